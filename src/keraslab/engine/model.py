@@ -1,0 +1,99 @@
+"""``PhasedModel``: a ``keras.Model`` whose ``train_step`` runs declared phases on any backend."""
+
+from __future__ import annotations
+
+import keras
+
+from keraslab.engine import backend_steps
+from keraslab.engine.phases import Batch, Phase, PhaseOptimizers
+
+
+class PhasedModel(keras.Model):
+    """Base class for models trained by several optimizers (GANs, WGAN-GP, VAEs, ...).
+
+    Subclasses implement :meth:`phases` (and usually ``call`` for inference). ``compile`` takes
+    one optimizer per phase name; ``fit`` then runs every phase, in order, ``repeats`` times per
+    batch, on JAX, TensorFlow or PyTorch, with per-epoch means of each phase loss as metrics.
+    Models describe, the engine differentiates: no backend code in subclasses.
+
+    Randomness inside a step must come from a ``keras.random.SeedGenerator`` owned by the model
+    (``self.seed_generator``); its state is carried and checkpointed like any variable.
+
+    Example:
+        >>> class TwoPhase(PhasedModel):
+        ...     def phases(self):
+        ...         return [Phase("a", self.a.trainable_variables, self.optimizers["a"], self.loss_a),
+        ...                 Phase("b", self.b.trainable_variables, self.optimizers["b"], self.loss_b)]
+        >>> model.compile(optimizers={"a": keras.optimizers.SGD(0.1), "b": keras.optimizers.Adam()})
+        >>> model.fit(x, epochs=2)
+    """
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError("a PhasedModel subclass must define phases().")
+
+    @property
+    def optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        container = getattr(self, "optimizer", None)
+        if not isinstance(container, PhaseOptimizers):
+            raise RuntimeError("call compile(optimizers={...}) before using the phases.")
+        return container.phase_optimizers
+
+    def compile(self, optimizers: dict[str, keras.optimizers.Optimizer] | None = None, **kwargs):
+        """Configure one optimizer per phase.
+
+        Args:
+            optimizers: dict of str to ``keras.optimizers.Optimizer``. One per phase name.
+            **kwargs: passed to ``keras.Model.compile`` (e.g. ``jit_compile``). ``loss`` and
+                ``metrics`` are not used: losses live in the phases.
+        """
+        if not optimizers:
+            raise ValueError("compile needs optimizers={phase_name: optimizer, ...}.")
+        for key in ("loss", "optimizer", "metrics"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"PhasedModel.compile does not take {key}=: losses live in phases().")
+        container = PhaseOptimizers(optimizers)
+        super().compile(optimizer=container, **kwargs)
+        phases = self.phases()
+        names = [p.name for p in phases]
+        if sorted(names) != sorted(optimizers):
+            raise ValueError(f"optimizers are keyed {sorted(optimizers)} but the phases are {names}.")
+        container.build_phases(phases)
+        trackers = {}
+        for p in phases:
+            trackers[f"{p.name}_loss"] = keras.metrics.Mean(name=f"{p.name}_loss")
+            for m in p.metrics:
+                trackers[m] = keras.metrics.Mean(name=m)
+        # Held outside Keras's attribute tracking: metrics cannot be added to a built model.
+        object.__setattr__(self, "_phase_trackers", trackers)
+        object.__setattr__(self, "_phase_cache", phases)
+
+    @property
+    def metrics(self):
+        return list(getattr(self, "_phase_trackers", {}).values())
+
+    def _compiled_phases(self) -> list[Phase]:
+        phases = getattr(self, "_phase_cache", None)
+        if phases is None:
+            raise RuntimeError("call compile(optimizers={...}) before fit().")
+        return phases
+
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            state, data = args
+            return backend_steps.jax_train_step(self, state, data)
+        (data,) = args
+        if keras.backend.backend() == "tensorflow":
+            return backend_steps.tensorflow_train_step(self, data)
+        if keras.backend.backend() == "torch":
+            return backend_steps.torch_train_step(self, data)
+        raise NotImplementedError(f"backend {keras.backend.backend()!r} is not supported.")
+
+    def test_step(self, *args):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no evaluate(): use keraslab's metrics (FID, ELBO, ...)."
+        )
+
+    @staticmethod
+    def unpack(data) -> Batch:
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        return Batch(x, y, sw)
