@@ -1,0 +1,133 @@
+"""Callbacks for any ``fit()``: image grids every epoch, a metrics log, checkpoints, fast FID."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keraslab.checkpoint import save_checkpoint
+from keraslab.io import atomic_path, save_image_grid
+
+
+class ImageGrid(keras.callbacks.Callback):
+    """Save a grid of generated images at the end of every epoch: ``<directory>/epoch_NNN.png``.
+
+    The latent vectors are drawn once (from ``seed``) and reused every epoch, so the grids show
+    the same samples evolving. Works with any model that has ``latent_dim`` and ``generate(z)``
+    (keraslab's GANs and VAEs), or pass ``generate_fn(z) -> images in [0, 1]``.
+
+    Args:
+        directory: str or Path. Folder of the PNG files (created if needed).
+        n: int. Number of images in the grid.
+        seed: int. Seed of the fixed latent vectors.
+        latent_dim: optional int. Defaults to ``model.latent_dim``.
+        generate_fn: optional callable ``z -> images``. Defaults to ``model.generate``.
+        scale: int. Pixel upscaling of the saved PNG.
+
+    Example:
+        >>> gan.fit(x, epochs=5, callbacks=[ImageGrid("samples/", n=64)])
+    """
+
+    def __init__(self, directory, n: int = 64, seed: int = 0, latent_dim: int | None = None,
+                 generate_fn=None, scale: int = 2):
+        super().__init__()
+        self.directory = Path(directory)
+        self.n, self.seed, self.latent_dim, self.generate_fn, self.scale = n, seed, latent_dim, generate_fn, scale
+        self.last_path: Path | None = None
+
+    def _latents(self):
+        dim = self.latent_dim or self.model.latent_dim
+        return np.random.default_rng(self.seed).standard_normal((self.n, dim)).astype("float32")
+
+    def on_epoch_end(self, epoch, logs=None):
+        generate = self.generate_fn or self.model.generate
+        images = np.asarray(generate(self._latents()))
+        self.last_path = save_image_grid(
+            images, self.directory / f"epoch_{epoch + 1:03d}.png",
+            ncols=int(math.ceil(math.sqrt(self.n))), scale=self.scale,
+        )
+
+
+class MetricsLog(keras.callbacks.Callback):
+    """Append one JSON line per epoch (``epoch`` counted from 1, every log value, seconds)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, "seconds": round(time.time() - getattr(self, "_t0", time.time()), 3)}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Keep ``last.npz`` (every epoch) and ``best.npz`` (best ``monitor`` so far) in ``directory``.
+
+    Each file holds weights, all optimizer states, seed state and the epoch counter
+    (:mod:`keraslab.checkpoint`), written to a temporary name and renamed: never half-written.
+
+    Args:
+        directory: str or Path.
+        monitor: optional str. Log key deciding "best" (e.g. "fid"); None keeps only last.
+        mode: str. "min" or "max".
+        best: optional float. Best value so far (when resuming).
+    """
+
+    def __init__(self, directory, monitor: str | None = None, mode: str = "min", best: float | None = None):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
+        self.directory, self.monitor, self.mode, self.best = Path(directory), monitor, mode, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor) if self.monitor else None
+        improved = value is not None and math.isfinite(float(value)) and (
+            self.best is None or (float(value) < self.best if self.mode == "min" else float(value) > self.best)
+        )
+        if improved:
+            self.best = float(value)
+        meta = {"monitor": self.monitor, "best": self.best, "value": None if value is None else float(value)}
+        save_checkpoint(self.model, self.directory / "last.npz", epoch + 1, meta)
+        if improved:
+            with atomic_path(self.directory / "best.npz") as tmp:
+                tmp.write_bytes((self.directory / "last.npz").read_bytes())
+
+
+class FIDMonitor(keras.callbacks.Callback):
+    """Add a FID (and nothing else) to the epoch logs: ``n`` generated images vs real features.
+
+    Put it before :class:`MetricsLog` and :class:`Checkpoint` so they see the value.
+
+    Args:
+        extractor: callable ``images -> (n, d) features`` (e.g. ``ClassifierFeatures("mnist")``).
+        real_features: array (m, d). Features of real images.
+        n: int. Generated images per evaluation.
+        key: str. Log key.
+        seed: int. Seed of the latents (fixed, so epochs are comparable).
+    """
+
+    def __init__(self, extractor, real_features, n: int = 2000, key: str = "fid", seed: int = 1):
+        super().__init__()
+        self.extractor, self.real_features, self.n, self.key, self.seed = extractor, real_features, n, key, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keraslab.metrics.fid import fid
+
+        images = self.model.sample(self.n, seed=self.seed)
+        if logs is not None:
+            logs[self.key] = fid(self.extractor(images), self.real_features)

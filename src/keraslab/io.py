@@ -1,0 +1,86 @@
+"""Small file helpers: atomic writes (temp file in the same folder, then rename) and PNG grids."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ""):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A reader never sees a half-written file; a crash leaves at most a ``.tmp-*`` file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path, obj) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile images (N, H, W, C) with values in [0, 1] (or uint8) into one uint8 (rows, cols, C) array."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}.")
+    if images.dtype != np.uint8:
+        images = np.clip(np.rint(images.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    n, h, w, c = images.shape
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
+    for i in range(n):
+        r, q = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + q * (w + pad)
+        grid[y : y + h, x : x + w] = images[i]
+    return grid
+
+
+def save_image_grid(images: np.ndarray, path, ncols: int | None = None, scale: int = 1) -> Path:
+    """Save images (N, H, W, C) in [0, 1] as one PNG grid, atomically. Returns the path."""
+    from PIL import Image
+
+    grid = image_grid(images, ncols)
+    img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
+    return path
