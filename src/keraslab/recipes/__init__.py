@@ -1,0 +1,41 @@
+"""Recipes: runnable jobs (data + model + training + metrics), registered by name.
+
+The registry holds names and descriptions only, so listing and validating recipes never imports
+Keras; :func:`load_recipe` imports the module (after the CLI has chosen the backend).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from keraslab.errors import UserError
+
+
+@dataclass(frozen=True)
+class RecipeInfo:
+    name: str
+    module: str
+    description: str
+    datasets: tuple[str, ...]
+    default_dataset: str
+
+
+RECIPES: dict[str, RecipeInfo] = {
+    "dcgan": RecipeInfo(
+        "dcgan", "keraslab.recipes.dcgan",
+        "DCGAN (lecture v2 architecture) on 28x28 grayscale images; FID/KID evaluation",
+        ("mnist", "fashion_mnist", "digits"), "mnist",
+    ),
+}
+
+
+def recipe_info(name: str) -> RecipeInfo:
+    key = name.replace("_", "-").lower()
+    if key not in RECIPES:
+        raise UserError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)} (see `keraslab list`).")
+    return RECIPES[key]
+
+
+def load_recipe(name: str):
+    return importlib.import_module(recipe_info(name).module)

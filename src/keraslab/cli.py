@@ -1,0 +1,184 @@
+"""``keraslab`` command line: train | sample | evaluate | list.
+
+Keras is imported only after the backend is chosen (``--backend``, else the run's backend, else
+``KERAS_BACKEND``, else keraslab's measured default). User mistakes print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from keraslab.errors import UserError
+
+# Fastest backend measured for our jobs on CPU (benchmarks/dcgan_step.py, BENCHMARKS.md).
+DEFAULT_BACKEND = "tensorflow"
+BACKENDS = ("jax", "tensorflow", "torch")
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the usage block too)
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="keraslab", description="Advanced and generative deep learning on Keras 3.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a recipe (or --resume a run)")
+    t.add_argument("recipe", nargs="?", help="recipe name (see `keraslab list`); default dcgan")
+    t.add_argument("--dataset", help="dataset name (see `keraslab list`)")
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--subset", type=_positive_int, help="train on this many images (default: recipe's)")
+    t.add_argument("--full", action="store_true", help="train on the whole train split")
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--latent-dim", type=_positive_int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--backend", choices=BACKENDS)
+    t.add_argument("--out", default="runs", help="folder of run directories (default runs/)")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="save a grid of generated images from a run")
+    s.add_argument("run")
+    s.add_argument("--n", type=_positive_int, default=64)
+    s.add_argument("--out", help="PNG path (default RUN/sample-<checkpoint>-seed<seed>.png)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    s.add_argument("--backend", choices=BACKENDS)
+
+    e = sub.add_parser("evaluate", help="FID and KID of a run against the test split")
+    e.add_argument("run")
+    e.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
+                   help="feature network: keraslab's fast domain classifier (default) or the "
+                        "standard InceptionV3 (published-comparable; ~8 images/s on 2 CPU cores)")
+    e.add_argument("--n", type=_positive_int, default=10000, help="generated images (default 10000)")
+    e.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    e.add_argument("--backend", choices=BACKENDS)
+
+    sub.add_parser("list", help="recipes and datasets (and which datasets are installed)")
+    return p
+
+
+def _set_backend(backend: str | None) -> str:
+    chosen = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") not in (None, chosen):
+        raise UserError("the Keras backend is already loaded in this process.")
+    os.environ["KERAS_BACKEND"] = chosen
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return chosen
+
+
+def _cmd_list() -> None:
+    from keraslab.data.images import DATASETS
+    from keraslab.recipes import RECIPES
+
+    print("recipes:")
+    for r in RECIPES.values():
+        print(f"  {r.name:<14} {r.description}  [datasets: {', '.join(r.datasets)}; default {r.default_dataset}]")
+    print("datasets:")
+    for d in DATASETS.values():
+        status = "installed" if d.locate() is not None else f"missing: {d.install}"
+        print(f"  {d.name:<14} {d.description}  [{status}]")
+
+
+def _cmd_train(args) -> None:
+    from keraslab.recipes import recipe_info
+    from keraslab.runs import check_writable_dir, open_run
+
+    if args.resume:
+        if args.recipe or args.dataset or args.batch_size or args.subset or args.full or args.latent_dim:
+            raise UserError("--resume continues a run with its own settings: only --epochs may change.")
+        run = open_run(args.resume)
+        info = recipe_info(run.recipe)
+        _set_backend(args.backend or run.config.get("backend"))
+        from keraslab.recipes import load_recipe
+
+        load_recipe(info.name).resume(str(run.path), epochs=args.epochs, verbose=0 if args.quiet else 1)
+        return
+    info = recipe_info(args.recipe or "dcgan")
+    dataset = (args.dataset or info.default_dataset).replace("-", "_").lower()
+    if dataset not in info.datasets:
+        raise UserError(f"unknown dataset {args.dataset!r} for {info.name}: choose one of {', '.join(info.datasets)}.")
+    check_writable_dir(args.out)
+    _set_backend(args.backend)
+    from keraslab.recipes import load_recipe
+
+    recipe = load_recipe(info.name)
+    config = recipe.Config(dataset=dataset)
+    for key in ("epochs", "batch_size", "subset", "learning_rate", "latent_dim", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            setattr(config, key, value)
+    if args.full:
+        config.subset = None
+    recipe.train(config, out=args.out, verbose=0 if args.quiet else 1)
+
+
+def _run_backend(run_path: str, backend: str | None) -> str:
+    from keraslab.recipes import recipe_info
+    from keraslab.runs import open_run
+
+    run = open_run(run_path)
+    _set_backend(backend or run.config.get("backend"))
+    return recipe_info(run.recipe).name
+
+
+def _cmd_sample(args) -> None:
+    name = _run_backend(args.run, args.backend)
+    from keraslab.recipes import load_recipe
+
+    path = load_recipe(name).sample(args.run, n=args.n, out=args.out, seed=args.seed,
+                                    which=args.checkpoint, force=args.force)
+    print(path)
+
+
+def _cmd_evaluate(args) -> None:
+    name = _run_backend(args.run, args.backend)
+    from keraslab.recipes import load_recipe
+
+    r = load_recipe(name).evaluate(args.run, extractor=args.extractor, n=args.n, which=args.checkpoint)
+    print(f"FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}  "
+          f"({r['extractor']} features, {r['samples']} samples vs {r['reference']}, {r['checkpoint']} checkpoint)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USER_ERROR
+        if args.command == "list":
+            _cmd_list()
+        elif args.command == "train":
+            _cmd_train(args)
+        elif args.command == "sample":
+            _cmd_sample(args)
+        elif args.command == "evaluate":
+            _cmd_evaluate(args)
+        return 0
+    except UserError as e:
+        print(f"keraslab: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("keraslab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The run directory: ``runs/<recipe>-<YYYYmmdd-HHMMSS>/`` with ``config.json``,
+``metrics.jsonl``, ``checkpoints/``, ``samples/epoch_NNN.png`` and ``summary.json``.
+
+A run never overwrites another run. Nothing here imports keras, so the CLI can read a run's
+backend before Keras is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from keraslab.errors import UserError
+from keraslab.io import write_json
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict
+
+    @property
+    def recipe(self) -> str:
+        return self.config["recipe"]
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    def checkpoint(self, which: str = "last") -> Path:
+        if which not in ("last", "best"):
+            raise UserError(f"checkpoint must be 'last' or 'best', got {which!r}.")
+        path = self.checkpoints / f"{which}.npz"
+        if not path.is_file():
+            if which == "best" and (self.checkpoints / "last.npz").is_file():
+                return self.checkpoints / "last.npz"
+            raise UserError(f"run {self.path} has no checkpoint yet (it stopped before its first epoch ended).")
+        return path
+
+    def metrics(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        rows = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a crash
+                continue
+        return rows
+
+    def truncate_metrics(self, epochs: int) -> None:
+        """Keep one line per epoch up to ``epochs`` (a resumed run repeats what the crash lost)."""
+        rows = [r for r in self.metrics() if r.get("epoch", 0) <= epochs]
+        seen, kept = set(), []
+        for r in rows:
+            if r["epoch"] not in seen:
+                seen.add(r["epoch"])
+                kept.append(r)
+        from keraslab.io import atomic_path
+
+        with atomic_path(self.metrics_path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def clean_temporaries(self) -> None:
+        """Remove temp files a killed process may have left (never a finished file)."""
+        for folder in (self.path, self.checkpoints, self.samples):
+            if folder.is_dir():
+                for p in folder.glob(".tmp-*"):
+                    p.unlink(missing_ok=True)
+
+
+def check_writable_dir(out: str | os.PathLike) -> Path:
+    """Fail (UserError) unless ``out`` exists as a writable folder or can be created; create nothing."""
+    out = Path(out).expanduser()
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserError(f"--out {out}: {probe} is a file, not a folder.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out} is not writable: choose a folder you can write to.")
+    return out
+
+
+def new_run(out: str | os.PathLike, recipe: str, config: dict) -> Run:
+    """Create a fresh run folder under ``out`` and write its ``config.json``."""
+    out = check_writable_dir(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create --out {out}: {e.strerror}.") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1, 1000):
+        path = out / (f"{recipe}-{stamp}" if i == 1 else f"{recipe}-{stamp}-{i}")
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover
+        raise UserError(f"could not find a free run name under {out}.")
+    config = {**config, "recipe": recipe, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "system": system_info()}
+    write_json(path / "config.json", config)
+    return Run(path, config)
+
+
+def open_run(path: str | os.PathLike) -> Run:
+    """Open an existing run folder; UserError if it is not one."""
+    path = Path(path).expanduser()
+    cfg = path / "config.json"
+    if not path.is_dir():
+        raise UserError(f"{path} is not a run folder (it does not exist): pass a folder made by `keraslab train`.")
+    if not cfg.is_file():
+        raise UserError(f"{path} is not a keraslab run (no config.json): pass a folder made by `keraslab train`.")
+    try:
+        config = json.loads(cfg.read_text())
+        config["recipe"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{cfg} is damaged (not a keraslab run config).") from None
+    return Run(path, config)
+
+
+def update_config(run: Run, **changes) -> None:
+    run.config.update(changes)
+    write_json(run.path / "config.json", run.config)
+
+
+def system_info() -> dict:
+    info = {"python": sys.version.split()[0], "platform": platform.platform(),
+            "backend": os.environ.get("KERAS_BACKEND")}
+    for mod in ("keras", "numpy", "jax", "tensorflow", "torch"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            info[mod] = getattr(m, "__version__", "?")
+    return info
