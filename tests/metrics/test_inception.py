@@ -15,6 +15,11 @@ import pytest
 
 from keraslab.metrics import inception
 
+# the reference copy of the package's code uses torch.jit.script, deprecated in torch 2.13
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
+
 
 def test_import_metrics_does_not_import_torch():
     code = (

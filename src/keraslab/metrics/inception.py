@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,9 @@ def _import_torch() -> Any:
     try:
         import torch
     except ImportError as err:
-        raise InceptionUnavailableError(f"InceptionFeatures needs PyTorch: {_TORCH_INSTALL}") from err
+        raise InceptionUnavailableError(
+            f"InceptionFeatures needs PyTorch: {_TORCH_INSTALL}"
+        ) from err
     return torch
 
 
@@ -157,7 +160,9 @@ class InceptionFeatures:
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
         self.weights_path = path
-        self.model = torch.jit.load(path, map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch 2.13 flags torch.jit.load as deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model = torch.jit.load(path, map_location="cpu").eval()
 
     @staticmethod
     def preprocess(images: np.ndarray) -> Any:

@@ -1,0 +1,174 @@
+"""The command line end to end (subprocesses on the default backend): runs, resume after
+SIGKILL, sample, evaluate, and one-line errors for bad input that write nothing."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, run_cli, snapshot
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--dataset", "digits", "--batch-size", "64", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    run_cli("train", "dcgan", *TINY, "--epochs", "1", "--out", out, check=True)
+    (run,) = list(out.iterdir())
+    return run
+
+
+def _fresh_copy(run, tmp_path):
+    dst = tmp_path / "runs" / run.name
+    shutil.copytree(run, dst)
+    return dst
+
+
+def test_list_shows_recipes_and_datasets():
+    proc = run_cli("list", check=True)
+    assert "dcgan" in proc.stdout
+    for name in ("mnist", "fashion_mnist", "digits"):
+        assert name in proc.stdout
+    assert "installed" in proc.stdout
+
+
+def test_train_writes_a_complete_run(finished_run):
+    cfg = json.loads((finished_run / "config.json").read_text())
+    assert cfg["recipe"] == "dcgan" and cfg["dataset"] == "digits" and cfg["epochs"] == 1
+    assert cfg["backend"] in ("jax", "tensorflow", "torch") and cfg["system"]["keras"]
+    rows = [json.loads(line) for line in (finished_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1] and np.isfinite(rows[0]["d_loss"])
+    assert (finished_run / "samples" / "epoch_001.png").is_file()
+    assert (finished_run / "checkpoints" / "last.npz").is_file()
+    assert json.loads((finished_run / "summary.json").read_text())["epochs"] == 1
+
+
+def test_sample_writes_a_grid_and_refuses_to_overwrite(finished_run, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    proc = run_cli("sample", finished_run, "--n", "16", "--out", out, check=True)
+    assert Path(proc.stdout.strip()) == out
+    img = Image.open(out)
+    assert img.size[0] > 4 * 8 and img.size[0] == img.size[1]
+    before = out.read_bytes()
+    assert_one_line_error(run_cli("sample", finished_run, "--out", out), "exists", "--force")
+    assert out.read_bytes() == before
+
+
+def test_resume_after_sigkill_mid_epoch_finishes_all_epochs(tmp_path):
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "keraslab.cli", "train", "dcgan", "--dataset", "digits",
+           "--batch-size", "8", "--epochs", "3", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    try:
+        deadline = time.time() + 400
+        ckpt = None
+        while time.time() < deadline and proc.poll() is None:
+            found = list(out.glob("*/checkpoints/last.npz"))
+            if found:
+                ckpt = found[0]
+                break
+            time.sleep(0.2)
+        assert ckpt is not None, "no checkpoint appeared"
+        time.sleep(1.0)  # into epoch 2
+        assert proc.poll() is None, "training ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    run = ckpt.parents[1]
+    from keraslab.checkpoint import read_header
+
+    done = read_header(ckpt)["epoch"]  # the checkpoint reads back whole
+    assert 1 <= done < 3
+    run_cli("train", "--resume", run, "--quiet", check=True)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert read_header(run / "checkpoints" / "last.npz")["epoch"] == 3
+    assert (run / "samples" / "epoch_003.png").is_file()
+    assert not list(run.rglob(".tmp-*"))
+    # A finished run says so, and changes nothing.
+    before = snapshot(run)
+    assert_one_line_error(run_cli("train", "--resume", run), "already has 3 of 3 epochs")
+    assert snapshot(run) == before
+
+
+def test_resume_extends_with_more_epochs_and_restores_optimizer_state(finished_run, tmp_path):
+    run = _fresh_copy(finished_run, tmp_path)
+    run_cli("train", "--resume", run, "--epochs", "2", "--quiet", check=True)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+
+
+# ------------------------------------------------------------------ bad input
+def test_unknown_recipe(tmp_path):
+    assert_one_line_error(run_cli("train", "nope", "--out", tmp_path / "o"), "unknown recipe", "dcgan")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_dataset(tmp_path):
+    assert_one_line_error(run_cli("train", "dcgan", "--dataset", "cifar10", "--out", tmp_path / "o"),
+                          "unknown dataset", "mnist")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "ten"])
+def test_bad_epochs(tmp_path, value):
+    assert_one_line_error(run_cli("train", "dcgan", "--epochs", value, "--out", tmp_path / "o"), "epochs")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("mine")
+    assert_one_line_error(run_cli("train", "dcgan", *TINY, "--out", blocker / "runs"), "not a folder")
+    assert blocker.read_text() == "mine"
+    if os.geteuid() != 0:  # root may write anywhere; the file case above holds for everyone
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        assert_one_line_error(run_cli("train", "dcgan", *TINY, "--out", locked), "not writable")
+        assert list(locked.iterdir()) == []
+
+
+def test_resume_path_that_is_not_a_run(tmp_path):
+    assert_one_line_error(run_cli("train", "--resume", tmp_path), "not a keraslab run")
+    assert_one_line_error(run_cli("train", "--resume", tmp_path / "missing"), "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_checkpoint_is_reported_and_nothing_is_touched(finished_run, tmp_path):
+    run = _fresh_copy(finished_run, tmp_path)
+    ckpt = run / "checkpoints" / "last.npz"
+    data = bytearray(ckpt.read_bytes())
+    ckpt.write_bytes(bytes(data[: len(data) // 2]))  # cut in half
+    before = snapshot(run)
+    assert_one_line_error(run_cli("train", "--resume", run), "corrupt")
+    assert_one_line_error(run_cli("sample", run, "--out", tmp_path / "g.png"), "corrupt")
+    assert snapshot(run) == before
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_missing_data_package(tmp_path):
+    env = {"KERASLAB_FASHION_MNIST_DIR": str(tmp_path / "nowhere")}
+    proc = run_cli("train", "dcgan", "--dataset", "fashion-mnist", "--out", tmp_path / "o", env=env)
+    assert_one_line_error(proc, "apt-get install -y dataset-fashion-mnist")
+    assert not (tmp_path / "o").exists()
+
+
+def test_sample_bad_run_and_bad_n(finished_run, tmp_path):
+    assert_one_line_error(run_cli("sample", tmp_path, "--out", tmp_path / "g.png"), "not a keraslab run")
+    assert_one_line_error(run_cli("sample", finished_run, "--n", "-1"), "positive integer")
