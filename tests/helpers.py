@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_cli(*args, cwd=None, env=None, timeout=600, check=False):
     """Run ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed per process)."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    full_env = cli_env(env)
     proc = subprocess.run(
         [sys.executable, "-m", "keraslab.cli", *map(str, args)],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
@@ -18,6 +18,12 @@ def run_cli(*args, cwd=None, env=None, timeout=600, check=False):
     if check and proc.returncode != 0:
         raise AssertionError(f"keraslab {' '.join(map(str, args))} failed:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def cli_env(extra=None) -> dict:
+    """The environment of a CLI subprocess: KERAS_BACKEND removed, so the CLI's default applies."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "3", **(extra or {})}
 
 
 def snapshot(folder: Path) -> dict:

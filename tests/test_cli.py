@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_cli, snapshot
+from helpers import assert_one_line_error, cli_env, run_cli, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def test_resume_after_sigkill_mid_epoch_finishes_all_epochs(tmp_path):
     cmd = [sys.executable, "-m", "keraslab.cli", "train", "dcgan", "--dataset", "digits",
            "--batch-size", "8", "--epochs", "3", "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            env=cli_env())
     try:
         deadline = time.time() + 400
         ckpt = None
