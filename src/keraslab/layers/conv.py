@@ -134,7 +134,8 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     >>> ours = Conv2DTranspose(16, 4, strides=2, padding="same", implementation="subpixel")
     >>> _ = ref(x), ours(x)
     >>> ours.set_weights(ref.get_weights())
-    >>> bool(np.allclose(ours(x), ref(x), atol=1e-5))
+    >>> to_np = keras.ops.convert_to_numpy
+    >>> bool(np.allclose(to_np(ours(x)), to_np(ref(x)), atol=1e-5))
     True
     """
 
@@ -213,13 +214,22 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         tw = taps_w[None, :, None, :]
         index = np.where((th >= 0) & (tw >= 0), th * kw + tw, kh * kw)
         self._subpixel_index = index.astype("int32")
+        same = True
+        for plan in plans:
+            k_sub = plan["taps"].shape[0]
+            before = (k_sub - 1) // 2
+            same = same and (plan["pad_before"], plan["pad_after"]) == (before, k_sub - 1 - before)
+        self._subpixel_conv_padding = "same" if same else "valid"
 
     @property
     def resolved_implementation(self):
         """The implementation used on the current backend: ``"subpixel"`` or ``"native"``."""
         if self.implementation == "auto":
-            backend = keras.backend.backend()
-            return "subpixel" if backend in _AUTO_SUBPIXEL_BACKENDS else "native"
+            # With strides 1 the native op is already an ordinary convolution (no input
+            # dilation), and it needs no gather nor structural-zero taps.
+            strided = max(self.strides) > 1
+            fast = keras.backend.backend() in _AUTO_SUBPIXEL_BACKENDS
+            return "subpixel" if strided and fast else "native"
         return self.implementation
 
     def _subpixel_kernel(self, kernel):
@@ -243,15 +253,22 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         crop_w = max(-plan_w["pad_after"], 0)
         if crop_h or crop_w:
             x = x[:, : -crop_h if crop_h else None, : -crop_w if crop_w else None, :]
-        pads = [
-            (0, 0),
-            (plan_h["pad_before"], max(plan_h["pad_after"], 0)),
-            (plan_w["pad_before"], max(plan_w["pad_after"], 0)),
-            (0, 0),
-        ]
-        if any(p != (0, 0) for p in pads):
-            x = ops.pad(x, pads)
-        y = ops.conv(x, self._subpixel_kernel(kernel), strides=1, padding="valid")
+        if self._subpixel_conv_padding == "same":
+            # The explicit zero padding equals the stride-1 "same" padding of the sub-kernel
+            # (TF convention, extra at the end; true of every backend's keras.ops.conv), so let
+            # the convolution pad: same result, and a cheaper gradient than pad + "valid".
+            conv_padding = "same"
+        else:
+            conv_padding = "valid"
+            pads = [
+                (0, 0),
+                (plan_h["pad_before"], max(plan_h["pad_after"], 0)),
+                (plan_w["pad_before"], max(plan_w["pad_after"], 0)),
+                (0, 0),
+            ]
+            if any(p != (0, 0) for p in pads):
+                x = ops.pad(x, pads)
+        y = ops.conv(x, self._subpixel_kernel(kernel), strides=1, padding=conv_padding)
         # Depth-to-space: (B, Qh, Qw, sh * sw * F) -> (B, Qh * sh, Qw * sw, F).
         qh, qw = y.shape[1], y.shape[2]
         if qh is None or qw is None:

@@ -31,8 +31,9 @@ def build_classifier(
 ) -> keras.Model:
     """Build the small CNN used for domain features (Keras Functional API).
 
-    Conv 32 -> Conv 64 -> MaxPool -> Conv 128 -> MaxPool -> Conv 128 -> global average
-    pooling -> Dense(``feature_dim``, relu, name "features") -> Dropout -> Dense(``classes``).
+    Three blocks of 3x3 Conv (16, 32, 64 filters, relu) + 2x2 MaxPool (28 -> 14 -> 7 -> 3),
+    Flatten, Dense(``feature_dim``, relu, name "features"), Dropout, Dense(``classes``).
+    About 0.16 M parameters and 2 M multiply-adds per 28x28 image: fast on CPU.
 
     Args:
         image_shape: tuple. ``(H, W, C)`` of the input images, channels last.
@@ -51,13 +52,12 @@ def build_classifier(
     """
     layers = keras.layers
     inputs = keras.Input(shape=tuple(image_shape), name="images")
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
-    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
-    x = layers.MaxPooling2D(2, padding="same", name="pool1")(x)
-    x = layers.Conv2D(128, 3, padding="same", activation="relu", name="conv3")(x)
-    x = layers.MaxPooling2D(2, padding="same", name="pool2")(x)
-    x = layers.Conv2D(128, 3, padding="same", activation="relu", name="conv4")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = inputs
+    for i, filters in enumerate((16, 32, 64), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+        if min(x.shape[1], x.shape[2]) >= 2:  # 28 -> 14 -> 7 -> 3 ("valid": no padding)
+            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(feature_dim, activation="relu", name=FEATURES_LAYER)(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(classes, name="logits")(x)
