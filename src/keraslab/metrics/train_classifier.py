@@ -35,7 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Train the small CNN whose 'features' layer gives keraslab's fast domain FID.",
     )
     p.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or digits")
-    p.add_argument("--epochs", type=int, default=None, help="default: 4 mnist, 8 fashion_mnist, 20 digits")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default: 4 mnist, 8 fashion_mnist, 20 digits"
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--feature-dim", type=int, default=128)
@@ -116,8 +118,10 @@ def train(args: argparse.Namespace) -> dict:
     history = model.fit(data, epochs=epochs, verbose=0 if args.quiet else 2)
     train_seconds = time.time() - t0
     test_loss, test_acc = model.evaluate(xt, yt, batch_size=500, verbose=0)
-    print(f"{spec.name}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}) "
-          f"after {epochs} epochs, {train_seconds:.0f} s")
+    print(
+        f"{spec.name}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}) "
+        f"after {epochs} epochs, {train_seconds:.0f} s"
+    )
 
     weights_path, json_path = weights_paths(spec.name, args.out)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +140,10 @@ def train(args: argparse.Namespace) -> dict:
         "epochs": epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
-        "augment": {"shift": f"random shifts up to {max_shift} px", "flip": "random horizontal flips"}.get(augment, "none"),
+        "augment": {
+            "shift": f"random shifts up to {max_shift} px",
+            "flip": "random horizontal flips",
+        }.get(augment, "none"),
         "seed": args.seed,
         "params": int(model.count_params()),
         "train_seconds": round(train_seconds, 1),
