@@ -64,7 +64,15 @@ def run_keras(conv_transpose, warmup, window):
     keras.utils.set_random_seed(0)
     gan = DCGAN(image_shape=(28, 28, 1), latent_dim=LATENT, conv_transpose=conv_transpose, seed=0)
     gan.compile()
-    gan.fit(x, batch_size=BATCH, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0, callbacks=[Stamp()])
+    gan.fit(
+        x,
+        batch_size=BATCH,
+        epochs=1,
+        steps_per_epoch=total,
+        shuffle=False,
+        verbose=0,
+        callbacks=[Stamp()],
+    )
     # stamps[0] is train begin; stamps[i] the end of step i.
     return _windows(stamps[1:], warmup, window)
 
@@ -81,17 +89,28 @@ def run_torch(warmup, window):
             return t[:, :, :28, :28]
 
     g = nn.Sequential(
-        nn.Linear(LATENT, 7 * 7 * 8), nn.Unflatten(1, (8, 7, 7)),
-        nn.ConvTranspose2d(8, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.ConvTranspose2d(64, 128, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.ConvTranspose2d(128, 128, 4, 1, 1), Crop(), nn.LeakyReLU(0.2),  # 29x29 -> 28x28 ("same")
-        nn.Conv2d(128, 1, 5, padding=2), nn.Sigmoid(),
+        nn.Linear(LATENT, 7 * 7 * 8),
+        nn.Unflatten(1, (8, 7, 7)),
+        nn.ConvTranspose2d(8, 64, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(64, 128, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(128, 128, 4, 1, 1),
+        Crop(),
+        nn.LeakyReLU(0.2),  # 29x29 -> 28x28 ("same")
+        nn.Conv2d(128, 1, 5, padding=2),
+        nn.Sigmoid(),
     )
     d = nn.Sequential(
-        nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 64, 4, 1, padding="same"), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Dropout(0.2), nn.Linear(7 * 7 * 64, 1),
+        nn.Conv2d(1, 32, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(32, 64, 4, 2, 1),
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 64, 4, 1, padding="same"),
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(7 * 7 * 64, 1),
     )
     opt_d = torch.optim.Adam(d.parameters(), 1e-4)
     opt_g = torch.optim.Adam(g.parameters(), 1e-4)
@@ -130,8 +149,18 @@ def spawn(kind, backend=None, conv="auto", warmup=5, window=10):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if backend:
         env["KERAS_BACKEND"] = backend
-    cmd = [sys.executable, __file__, "--worker", kind, "--conv-transpose", conv,
-           "--warmup", str(warmup), "--window", str(window)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--conv-transpose",
+        conv,
+        "--warmup",
+        str(warmup),
+        "--window",
+        str(window),
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -140,13 +169,17 @@ def spawn(kind, backend=None, conv="auto", warmup=5, window=10):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--worker", choices=("torch", "keras"))
     p.add_argument("--conv-transpose", default="auto")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--window", type=int, default=10)
     p.add_argument("--backends", default="tensorflow,jax,torch")
-    p.add_argument("--with-native", action="store_true", help="also JAX with Keras's Conv2DTranspose")
+    p.add_argument(
+        "--with-native", action="store_true", help="also JAX with Keras's Conv2DTranspose"
+    )
     args = p.parse_args()
     if args.worker:
         return worker(args)
@@ -159,13 +192,23 @@ def main():
     results = []
     for label, kind, backend, conv in configs:
         small = conv == "native" and backend == "jax"  # ~10x slower: fewer steps
-        r = spawn(kind, backend, conv, warmup=2 if small else args.warmup, window=3 if small else args.window)
+        r = spawn(
+            kind,
+            backend,
+            conv,
+            warmup=2 if small else args.warmup,
+            window=3 if small else args.window,
+        )
         results.append((label, r))
-        print(f"{label}: {r['median']:.3f} steps/s (windows {', '.join(f'{w:.3f}' for w in r['windows'])})",
-              file=sys.stderr)
+        print(
+            f"{label}: {r['median']:.3f} steps/s (windows {', '.join(f'{w:.3f}' for w in r['windows'])})",
+            file=sys.stderr,
+        )
     ref = results[0][1]["median"]
-    print(f"\nDCGAN (lecture v2), batch {BATCH}, {time.strftime('%Y-%m-%d')}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
+    print(
+        f"\nDCGAN (lecture v2), batch {BATCH}, {time.strftime('%Y-%m-%d')}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n"
+    )
     print("| configuration | steps/s (median of 3 windows) | ratio vs plain PyTorch |")
     print("|---|---|---|")
     for label, r in results:

@@ -18,7 +18,9 @@ from keraslab.metrics.reference import reference_features
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--extractor", nargs="+", default=["classifier", "inception"])
@@ -38,8 +40,11 @@ def main():
         a = reference_features(args.dataset, "train", args.n, name, ex, x[: args.n])
         b = reference_features(args.dataset, "test", args.n, name, ex, xt[: args.n])
         k, ks = kid(a, b, subset_size=min(1000, args.n))
-        print(f"{name}: FID(train[:{args.n}], test[:{args.n}]) = {fid(a, b):.3f}, "
-              f"KID = {k:.5f} ± {ks:.5f}  ({time.time() - t0:.0f} s)", flush=True)
+        print(
+            f"{name}: FID(train[:{args.n}], test[:{args.n}]) = {fid(a, b):.3f}, "
+            f"KID = {k:.5f} ± {ks:.5f}  ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ def run_cli(*args, cwd=None, env=None, timeout=600, check=False):
     full_env = cli_env(env)
     proc = subprocess.run(
         [sys.executable, "-m", "keraslab.cli", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"keraslab {' '.join(map(str, args))} failed:\n{proc.stderr[-3000:]}")
@@ -31,7 +35,11 @@ def snapshot(folder: Path) -> dict:
     folder = Path(folder)
     if not folder.exists():
         return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def assert_one_line_error(proc, *fragments):

@@ -83,5 +83,3 @@ def test_atomic_path_only_renames_on_success(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
-
-

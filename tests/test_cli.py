@@ -68,10 +68,25 @@ def test_sample_writes_a_grid_and_refuses_to_overwrite(finished_run, tmp_path):
 
 def test_resume_after_sigkill_mid_epoch_finishes_all_epochs(tmp_path):
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "keraslab.cli", "train", "dcgan", "--dataset", "digits",
-           "--batch-size", "8", "--epochs", "3", "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=cli_env())
+    cmd = [
+        sys.executable,
+        "-m",
+        "keraslab.cli",
+        "train",
+        "dcgan",
+        "--dataset",
+        "digits",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env()
+    )
     try:
         deadline = time.time() + 400
         ckpt = None
@@ -116,26 +131,35 @@ def test_resume_extends_with_more_epochs_and_restores_optimizer_state(finished_r
 
 # ------------------------------------------------------------------ bad input
 def test_unknown_recipe(tmp_path):
-    assert_one_line_error(run_cli("train", "nope", "--out", tmp_path / "o"), "unknown recipe", "dcgan")
+    assert_one_line_error(
+        run_cli("train", "nope", "--out", tmp_path / "o"), "unknown recipe", "dcgan"
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_unknown_dataset(tmp_path):
-    assert_one_line_error(run_cli("train", "dcgan", "--dataset", "cifar10", "--out", tmp_path / "o"),
-                          "unknown dataset", "mnist")
+    assert_one_line_error(
+        run_cli("train", "dcgan", "--dataset", "cifar10", "--out", tmp_path / "o"),
+        "unknown dataset",
+        "mnist",
+    )
     assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("value", ["-3", "0", "ten"])
 def test_bad_epochs(tmp_path, value):
-    assert_one_line_error(run_cli("train", "dcgan", "--epochs", value, "--out", tmp_path / "o"), "epochs")
+    assert_one_line_error(
+        run_cli("train", "dcgan", "--epochs", value, "--out", tmp_path / "o"), "epochs"
+    )
     assert not (tmp_path / "o").exists()
 
 
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("mine")
-    assert_one_line_error(run_cli("train", "dcgan", *TINY, "--out", blocker / "runs"), "not a folder")
+    assert_one_line_error(
+        run_cli("train", "dcgan", *TINY, "--out", blocker / "runs"), "not a folder"
+    )
     assert blocker.read_text() == "mine"
     if os.geteuid() != 0:  # root may write anywhere; the file case above holds for everyone
         locked = tmp_path / "locked"
@@ -170,5 +194,7 @@ def test_missing_data_package(tmp_path):
 
 
 def test_sample_bad_run_and_bad_n(finished_run, tmp_path):
-    assert_one_line_error(run_cli("sample", tmp_path, "--out", tmp_path / "g.png"), "not a keraslab run")
+    assert_one_line_error(
+        run_cli("sample", tmp_path, "--out", tmp_path / "g.png"), "not a keraslab run"
+    )
     assert_one_line_error(run_cli("sample", finished_run, "--n", "-1"), "positive integer")

@@ -34,11 +34,24 @@ class ImageGrid(keras.callbacks.Callback):
         >>> gan.fit(x, epochs=5, callbacks=[ImageGrid("samples/", n=64)])
     """
 
-    def __init__(self, directory, n: int = 64, seed: int = 0, latent_dim: int | None = None,
-                 generate_fn=None, scale: int = 2):
+    def __init__(
+        self,
+        directory,
+        n: int = 64,
+        seed: int = 0,
+        latent_dim: int | None = None,
+        generate_fn=None,
+        scale: int = 2,
+    ):
         super().__init__()
         self.directory = Path(directory)
-        self.n, self.seed, self.latent_dim, self.generate_fn, self.scale = n, seed, latent_dim, generate_fn, scale
+        self.n, self.seed, self.latent_dim, self.generate_fn, self.scale = (
+            n,
+            seed,
+            latent_dim,
+            generate_fn,
+            scale,
+        )
         self.last_path: Path | None = None
 
     def _latents(self):
@@ -49,8 +62,10 @@ class ImageGrid(keras.callbacks.Callback):
         generate = self.generate_fn or self.model.generate
         images = np.asarray(generate(self._latents()))
         self.last_path = save_image_grid(
-            images, self.directory / f"epoch_{epoch + 1:03d}.png",
-            ncols=int(math.ceil(math.sqrt(self.n))), scale=self.scale,
+            images,
+            self.directory / f"epoch_{epoch + 1:03d}.png",
+            ncols=int(math.ceil(math.sqrt(self.n))),
+            scale=self.scale,
         )
 
 
@@ -65,7 +80,10 @@ class MetricsLog(keras.callbacks.Callback):
         self._t0 = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, "seconds": round(time.time() - getattr(self, "_t0", time.time()), 3)}
+        row = {
+            "epoch": epoch + 1,
+            "seconds": round(time.time() - getattr(self, "_t0", time.time()), 3),
+        }
         row.update({k: float(v) for k, v in (logs or {}).items()})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
@@ -87,7 +105,9 @@ class Checkpoint(keras.callbacks.Callback):
         best: optional float. Best value so far (when resuming).
     """
 
-    def __init__(self, directory, monitor: str | None = None, mode: str = "min", best: float | None = None):
+    def __init__(
+        self, directory, monitor: str | None = None, mode: str = "min", best: float | None = None
+    ):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
@@ -96,12 +116,21 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         value = logs.get(self.monitor) if self.monitor else None
-        improved = value is not None and math.isfinite(float(value)) and (
-            self.best is None or (float(value) < self.best if self.mode == "min" else float(value) > self.best)
+        improved = (
+            value is not None
+            and math.isfinite(float(value))
+            and (
+                self.best is None
+                or (float(value) < self.best if self.mode == "min" else float(value) > self.best)
+            )
         )
         if improved:
             self.best = float(value)
-        meta = {"monitor": self.monitor, "best": self.best, "value": None if value is None else float(value)}
+        meta = {
+            "monitor": self.monitor,
+            "best": self.best,
+            "value": None if value is None else float(value),
+        }
         save_checkpoint(self.model, self.directory / "last.npz", epoch + 1, meta)
         if improved:
             with atomic_path(self.directory / "best.npz") as tmp:
@@ -123,7 +152,13 @@ class FIDMonitor(keras.callbacks.Callback):
 
     def __init__(self, extractor, real_features, n: int = 2000, key: str = "fid", seed: int = 1):
         super().__init__()
-        self.extractor, self.real_features, self.n, self.key, self.seed = extractor, real_features, n, key, seed
+        self.extractor, self.real_features, self.n, self.key, self.seed = (
+            extractor,
+            real_features,
+            n,
+            key,
+            seed,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         from keraslab.metrics.fid import fid

@@ -29,9 +29,16 @@ def _state_variables(model) -> list:
 
 def save_checkpoint(model, path, epoch: int, meta: dict | None = None) -> Path:
     """Write ``model``'s full training state after ``epoch`` epochs to ``path`` (atomic)."""
-    arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_state_variables(model))}
-    header = {"format": FORMAT, "epoch": int(epoch), "count": len(arrays), "meta": meta or {},
-              "paths": [v.path for v in _state_variables(model)]}
+    arrays = {
+        f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_state_variables(model))
+    }
+    header = {
+        "format": FORMAT,
+        "epoch": int(epoch),
+        "count": len(arrays),
+        "meta": meta or {},
+        "paths": [v.path for v in _state_variables(model)],
+    }
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = Path(path)
     with atomic_path(path, suffix=".npz") as tmp:
@@ -47,7 +54,9 @@ def read_header(path) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist.") from None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or resume from another.") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or resume from another."
+        ) from None
     if header.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a keraslab checkpoint.")
     return header
@@ -63,7 +72,9 @@ def load_checkpoint(model, path) -> dict:
         with np.load(path, allow_pickle=False) as data:
             values = [data[f"v{i:05d}"] for i in range(header["count"])]
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or resume from another.") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or resume from another."
+        ) from None
     if len(values) != len(variables):
         raise CheckpointError(
             f"checkpoint {path} holds {len(values)} variables, the model has {len(variables)}: "
@@ -71,7 +82,9 @@ def load_checkpoint(model, path) -> dict:
         )
     for v, val in zip(variables, values):
         if tuple(v.shape) != tuple(val.shape):
-            raise CheckpointError(f"checkpoint {path}: {v.path} has shape {val.shape}, model expects {tuple(v.shape)}.")
+            raise CheckpointError(
+                f"checkpoint {path}: {v.path} has shape {val.shape}, model expects {tuple(v.shape)}."
+            )
     for v, val in zip(variables, values):
         v.assign(val)
     return header

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", help="dataset name (see `keraslab list`)")
     t.add_argument("--epochs", type=_positive_int)
     t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--subset", type=_positive_int, help="train on this many images (default: recipe's)")
+    t.add_argument(
+        "--subset", type=_positive_int, help="train on this many images (default: recipe's)"
+    )
     t.add_argument("--full", action="store_true", help="train on the whole train split")
     t.add_argument("--learning-rate", type=float)
     t.add_argument("--latent-dim", type=_positive_int)
@@ -63,10 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="FID and KID of a run against the test split")
     e.add_argument("run")
-    e.add_argument("--extractor", choices=("classifier", "inception"), default="classifier",
-                   help="feature network: keraslab's fast domain classifier (default) or the "
-                        "standard InceptionV3 (published-comparable; ~8 images/s on 2 CPU cores)")
-    e.add_argument("--n", type=_positive_int, default=10000, help="generated images (default 10000)")
+    e.add_argument(
+        "--extractor",
+        choices=("classifier", "inception"),
+        default="classifier",
+        help="feature network: keraslab's fast domain classifier (default) or the "
+        "standard InceptionV3 (published-comparable; ~8 images/s on 2 CPU cores)",
+    )
+    e.add_argument(
+        "--n", type=_positive_int, default=10000, help="generated images (default 10000)"
+    )
     e.add_argument("--checkpoint", choices=("last", "best"), default="last")
     e.add_argument("--backend", choices=BACKENDS)
 
@@ -89,7 +97,9 @@ def _cmd_list() -> None:
 
     print("recipes:")
     for r in RECIPES.values():
-        print(f"  {r.name:<14} {r.description}  [datasets: {', '.join(r.datasets)}; default {r.default_dataset}]")
+        print(
+            f"  {r.name:<14} {r.description}  [datasets: {', '.join(r.datasets)}; default {r.default_dataset}]"
+        )
     print("datasets:")
     for d in DATASETS.values():
         status = "installed" if d.locate() is not None else f"missing: {d.install}"
@@ -101,19 +111,32 @@ def _cmd_train(args) -> None:
     from keraslab.runs import check_writable_dir, open_run
 
     if args.resume:
-        if args.recipe or args.dataset or args.batch_size or args.subset or args.full or args.latent_dim:
-            raise UserError("--resume continues a run with its own settings: only --epochs may change.")
+        if (
+            args.recipe
+            or args.dataset
+            or args.batch_size
+            or args.subset
+            or args.full
+            or args.latent_dim
+        ):
+            raise UserError(
+                "--resume continues a run with its own settings: only --epochs may change."
+            )
         run = open_run(args.resume)
         info = recipe_info(run.recipe)
         _set_backend(args.backend or run.config.get("backend"))
         from keraslab.recipes import load_recipe
 
-        load_recipe(info.name).resume(str(run.path), epochs=args.epochs, verbose=0 if args.quiet else 1)
+        load_recipe(info.name).resume(
+            str(run.path), epochs=args.epochs, verbose=0 if args.quiet else 1
+        )
         return
     info = recipe_info(args.recipe or "dcgan")
     dataset = (args.dataset or info.default_dataset).replace("-", "_").lower()
     if dataset not in info.datasets:
-        raise UserError(f"unknown dataset {args.dataset!r} for {info.name}: choose one of {', '.join(info.datasets)}.")
+        raise UserError(
+            f"unknown dataset {args.dataset!r} for {info.name}: choose one of {', '.join(info.datasets)}."
+        )
     check_writable_dir(args.out)
     _set_backend(args.backend)
     from keraslab.recipes import load_recipe
@@ -142,8 +165,9 @@ def _cmd_sample(args) -> None:
     name = _run_backend(args.run, args.backend)
     from keraslab.recipes import load_recipe
 
-    path = load_recipe(name).sample(args.run, n=args.n, out=args.out, seed=args.seed,
-                                    which=args.checkpoint, force=args.force)
+    path = load_recipe(name).sample(
+        args.run, n=args.n, out=args.out, seed=args.seed, which=args.checkpoint, force=args.force
+    )
     print(path)
 
 
@@ -151,9 +175,13 @@ def _cmd_evaluate(args) -> None:
     name = _run_backend(args.run, args.backend)
     from keraslab.recipes import load_recipe
 
-    r = load_recipe(name).evaluate(args.run, extractor=args.extractor, n=args.n, which=args.checkpoint)
-    print(f"FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}  "
-          f"({r['extractor']} features, {r['samples']} samples vs {r['reference']}, {r['checkpoint']} checkpoint)")
+    r = load_recipe(name).evaluate(
+        args.run, extractor=args.extractor, n=args.n, which=args.checkpoint
+    )
+    print(
+        f"FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}  "
+        f"({r['extractor']} features, {r['samples']} samples vs {r['reference']}, {r['checkpoint']} checkpoint)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,9 @@ class Run:
         if not path.is_file():
             if which == "best" and (self.checkpoints / "last.npz").is_file():
                 return self.checkpoints / "last.npz"
-            raise UserError(f"run {self.path} has no checkpoint yet (it stopped before its first epoch ended).")
+            raise UserError(
+                f"run {self.path} has no checkpoint yet (it stopped before its first epoch ended)."
+            )
         return path
 
     def metrics(self) -> list[dict]:
@@ -118,7 +120,12 @@ def new_run(out: str | os.PathLike, recipe: str, config: dict) -> Run:
             continue
     else:  # pragma: no cover
         raise UserError(f"could not find a free run name under {out}.")
-    config = {**config, "recipe": recipe, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "system": system_info()}
+    config = {
+        **config,
+        "recipe": recipe,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "system": system_info(),
+    }
     write_json(path / "config.json", config)
     return Run(path, config)
 
@@ -128,9 +135,13 @@ def open_run(path: str | os.PathLike) -> Run:
     path = Path(path).expanduser()
     cfg = path / "config.json"
     if not path.is_dir():
-        raise UserError(f"{path} is not a run folder (it does not exist): pass a folder made by `keraslab train`.")
+        raise UserError(
+            f"{path} is not a run folder (it does not exist): pass a folder made by `keraslab train`."
+        )
     if not cfg.is_file():
-        raise UserError(f"{path} is not a keraslab run (no config.json): pass a folder made by `keraslab train`.")
+        raise UserError(
+            f"{path} is not a keraslab run (no config.json): pass a folder made by `keraslab train`."
+        )
     try:
         config = json.loads(cfg.read_text())
         config["recipe"]
@@ -145,8 +156,11 @@ def update_config(run: Run, **changes) -> None:
 
 
 def system_info() -> dict:
-    info = {"python": sys.version.split()[0], "platform": platform.platform(),
-            "backend": os.environ.get("KERAS_BACKEND")}
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "backend": os.environ.get("KERAS_BACKEND"),
+    }
     for mod in ("keras", "numpy", "jax", "tensorflow", "torch"):
         m = sys.modules.get(mod)
         if m is not None:

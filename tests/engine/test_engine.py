@@ -43,7 +43,13 @@ class TwoPhase(PhasedModel):
     def phases(self):
         return [
             Phase("a", self.a.trainable_variables, self.optimizers["a"], self.loss_a),
-            Phase("b", self.b.trainable_variables, self.optimizers["b"], self.loss_b, repeats=self.repeats_b),
+            Phase(
+                "b",
+                self.b.trainable_variables,
+                self.optimizers["b"],
+                self.loss_b,
+                repeats=self.repeats_b,
+            ),
         ]
 
 
@@ -105,7 +111,9 @@ def test_grad_equals_analytic_gradient():
     x = ops.convert_to_tensor(np.array([[0.5, -1.0], [2.0, 3.0]], dtype="float32"))
     g = grad(lambda t: ops.sin(t) * t**2, x)
     xn = ops.convert_to_numpy(x)
-    np.testing.assert_allclose(ops.convert_to_numpy(g), np.cos(xn) * xn**2 + 2 * xn * np.sin(xn), rtol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(g), np.cos(xn) * xn**2 + 2 * xn * np.sin(xn), rtol=1e-5
+    )
 
 
 class PenaltyModel(PhasedModel):
@@ -143,5 +151,9 @@ def test_grad_inside_a_loss_is_differentiable():
         wp, wm = w0.copy(), w0.copy()
         wp[i] += eps
         wm[i] -= eps
-        fd[i] = (_penalty_np(wp, X.astype("float64")) - _penalty_np(wm, X.astype("float64"))) / (2 * eps)
-    np.testing.assert_allclose(ops.convert_to_numpy(model.d.kernel), w0 - 0.1 * fd, rtol=1e-4, atol=1e-5)
+        fd[i] = (_penalty_np(wp, X.astype("float64")) - _penalty_np(wm, X.astype("float64"))) / (
+            2 * eps
+        )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(model.d.kernel), w0 - 0.1 * fd, rtol=1e-4, atol=1e-5
+    )

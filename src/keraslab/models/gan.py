@@ -71,11 +71,17 @@ def build_generator(
     x = keras.layers.Reshape((h // 4, w // 4, base_channels))(x)
     for i, (filters, stride) in enumerate(zip(widths, (2, 2, 1))):
         x = Conv2DTranspose(
-            filters, kernel_size, strides=stride, padding="same",
-            implementation=conv_transpose, name=f"deconv{i + 1}",
+            filters,
+            kernel_size,
+            strides=stride,
+            padding="same",
+            implementation=conv_transpose,
+            name=f"deconv{i + 1}",
         )(x)
         x = keras.layers.LeakyReLU(0.2)(x)
-    out = keras.layers.Conv2D(c, output_kernel_size, padding="same", activation="sigmoid", name="to_image")(x)
+    out = keras.layers.Conv2D(
+        c, output_kernel_size, padding="same", activation="sigmoid", name="to_image"
+    )(x)
     return keras.Model(z, out, name=name)
 
 
@@ -104,7 +110,9 @@ def build_discriminator(
     x_in = keras.Input(shape, name="image")
     x = x_in
     for i, (filters, stride) in enumerate(zip(widths, (2, 2, 1))):
-        x = keras.layers.Conv2D(filters, kernel_size, strides=stride, padding="same", name=f"conv{i + 1}")(x)
+        x = keras.layers.Conv2D(
+            filters, kernel_size, strides=stride, padding="same", name=f"conv{i + 1}"
+        )(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(dropout)(x)
@@ -156,11 +164,15 @@ class DCGAN(PhasedModel):
         self.label_noise = float(label_noise)
         self.conv_transpose = conv_transpose
         self.seed = seed
-        self.generator = generator or build_generator(latent_dim, self.image_shape, conv_transpose=conv_transpose)
+        self.generator = generator or build_generator(
+            latent_dim, self.image_shape, conv_transpose=conv_transpose
+        )
         self.discriminator = discriminator or build_discriminator(self.image_shape)
         g_out = tuple(self.generator.output.shape[1:])
         if g_out != self.image_shape:
-            raise ValueError(f"generator makes images of shape {g_out}, expected {self.image_shape}.")
+            raise ValueError(
+                f"generator makes images of shape {g_out}, expected {self.image_shape}."
+            )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -182,8 +194,15 @@ class DCGAN(PhasedModel):
 
     def phases(self):
         return [
-            Phase("d", self.discriminator.trainable_variables, self.optimizers["d"], self.discriminator_loss),
-            Phase("g", self.generator.trainable_variables, self.optimizers["g"], self.generator_loss),
+            Phase(
+                "d",
+                self.discriminator.trainable_variables,
+                self.optimizers["d"],
+                self.discriminator_loss,
+            ),
+            Phase(
+                "g", self.generator.trainable_variables, self.optimizers["g"], self.generator_loss
+            ),
         ]
 
     def _latents(self, n):
@@ -196,7 +215,9 @@ class DCGAN(PhasedModel):
             fake = ops.stop_gradient(self.generator(self._latents(n), training=True))
         images = ops.concatenate([fake, real], axis=0)
         labels = ops.concatenate([ops.ones((n, 1)), ops.zeros((n, 1))], axis=0)
-        labels = labels + self.label_noise * keras.random.uniform(ops.shape(labels), seed=self.seed_generator)
+        labels = labels + self.label_noise * keras.random.uniform(
+            ops.shape(labels), seed=self.seed_generator
+        )
         logits = self.discriminator(images, training=True)
         return ops.mean(keras.losses.binary_crossentropy(labels, logits, from_logits=True))
 
@@ -216,8 +237,10 @@ class DCGAN(PhasedModel):
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"latents must have shape (n, {self.latent_dim}), got {z.shape}.")
-        out = [ops.convert_to_numpy(self.generator(z[i : i + batch_size], training=False))
-               for i in range(0, len(z), batch_size)]
+        out = [
+            ops.convert_to_numpy(self.generator(z[i : i + batch_size], training=False))
+            for i in range(0, len(z), batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros((0, *self.image_shape), "float32")
 
     def get_config(self):

@@ -23,9 +23,11 @@ class RecipeInfo:
 
 RECIPES: dict[str, RecipeInfo] = {
     "dcgan": RecipeInfo(
-        "dcgan", "keraslab.recipes.dcgan",
+        "dcgan",
+        "keraslab.recipes.dcgan",
         "DCGAN (lecture v2 architecture) on 28x28 grayscale images; FID/KID evaluation",
-        ("mnist", "fashion_mnist", "digits"), "mnist",
+        ("mnist", "fashion_mnist", "digits"),
+        "mnist",
     ),
 }
 
@@ -33,7 +35,9 @@ RECIPES: dict[str, RecipeInfo] = {
 def recipe_info(name: str) -> RecipeInfo:
     key = name.replace("_", "-").lower()
     if key not in RECIPES:
-        raise UserError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)} (see `keraslab list`).")
+        raise UserError(
+            f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)} (see `keraslab list`)."
+        )
     return RECIPES[key]
 
 

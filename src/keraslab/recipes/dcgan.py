@@ -48,7 +48,9 @@ class Config:
         get_dataset(self.dataset)  # ValueError for unknown names
         for name in ("epochs", "batch_size", "latent_dim", "grid", "fid_samples", "final_samples"):
             if int(getattr(self, name)) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}.")
+                raise UserError(
+                    f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}."
+                )
         if self.subset is not None and int(self.subset) < 1:
             raise UserError(f"--subset must be a positive integer, got {self.subset}.")
         if not self.learning_rate > 0:
@@ -83,7 +85,12 @@ def _load_train(config: Config):
 
 def build_model(config: Config) -> DCGAN:
     shape = get_dataset(config.dataset).shape
-    model = DCGAN(image_shape=shape, latent_dim=config.latent_dim, label_noise=config.label_noise, seed=config.seed)
+    model = DCGAN(
+        image_shape=shape,
+        latent_dim=config.latent_dim,
+        label_noise=config.label_noise,
+        seed=config.seed,
+    )
     model.compile(
         d_optimizer=keras.optimizers.Adam(config.learning_rate),
         g_optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -98,8 +105,11 @@ def _callbacks(run: Run, config: Config, x_test, best=None):
         real = extractor(x_test[: config.fid_samples])
         cbs.append(FIDMonitor(extractor, real, n=config.fid_samples, key="fid"))
     grid = ImageGrid(run.samples, n=config.grid, seed=config.seed)
-    cbs += [grid, MetricsLog(run.metrics_path),
-            Checkpoint(run.checkpoints, monitor="fid" if extractor is not None else None, best=best)]
+    cbs += [
+        grid,
+        MetricsLog(run.metrics_path),
+        Checkpoint(run.checkpoints, monitor="fid" if extractor is not None else None, best=best),
+    ]
     return cbs, grid
 
 
@@ -133,29 +143,53 @@ def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=prin
         raise UserError(str(e)) from None
     done = header["epoch"]
     if done >= config.epochs:
-        raise UserError(f"{run.path} already has {done} of {config.epochs} epochs: pass --epochs N (> {done}) to train on.")
+        raise UserError(
+            f"{run.path} already has {done} of {config.epochs} epochs: pass --epochs N (> {done}) to train on."
+        )
     run.clean_temporaries()
     run.truncate_metrics(done)
     if epochs is not None:
         update_config(run, epochs=epochs)
     echo(f"resuming {run.path} at epoch {done + 1} of {config.epochs}")
-    return _fit(run, config, model, x, x_test, initial_epoch=done, verbose=verbose,
-                best=header["meta"].get("best"), echo=echo)
+    return _fit(
+        run,
+        config,
+        model,
+        x,
+        x_test,
+        initial_epoch=done,
+        verbose=verbose,
+        best=header["meta"].get("best"),
+        echo=echo,
+    )
 
 
 def _fit(run, config, model, x, x_test, initial_epoch, verbose, echo, best=None) -> dict:
     cbs, grid = _callbacks(run, config, x_test, best=best)
     t0 = time.time()
-    model.fit(x, batch_size=config.batch_size, epochs=config.epochs, initial_epoch=initial_epoch,
-              shuffle=True, verbose=verbose, callbacks=cbs)
-    summary = {"epochs": config.epochs, "train_seconds_this_session": round(time.time() - t0, 1),
-               "last_grid": str(grid.last_path), "backend": keras.backend.backend()}
+    model.fit(
+        x,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=cbs,
+    )
+    summary = {
+        "epochs": config.epochs,
+        "train_seconds_this_session": round(time.time() - t0, 1),
+        "last_grid": str(grid.last_path),
+        "backend": keras.backend.backend(),
+    }
     extractor = _fast_extractor(config.dataset)
     if extractor is not None:
         summary.update(_scores(model, extractor, x_test, config.final_samples, seed=12345))
     write_json(run.summary_path, summary)
     if "fid" in summary:
-        echo(f"FID ({summary['extractor']}, {summary['samples']} samples vs test split): {summary['fid']:.2f}")
+        echo(
+            f"FID ({summary['extractor']}, {summary['samples']} samples vs test split): {summary['fid']:.2f}"
+        )
     echo(f"last sample grid: {grid.last_path}")
     echo(f"run directory: {run.path}")
     return summary
@@ -167,8 +201,14 @@ def _scores(model, extractor, x_test, n, seed) -> dict:
     fake = extractor(model.sample(n, seed=seed))
     real = extractor(x_test[:n])
     kid_mean, kid_std = kid(fake, real, subset_size=min(1000, len(real), len(fake)))
-    return {"fid": float(fid(fake, real)), "kid": float(kid_mean), "kid_std": float(kid_std),
-            "extractor": extractor.name, "samples": int(n), "reference": f"test split ({len(real)})"}
+    return {
+        "fid": float(fid(fake, real)),
+        "kid": float(kid_mean),
+        "kid_std": float(kid_std),
+        "extractor": extractor.name,
+        "samples": int(n),
+        "reference": f"test split ({len(real)})",
+    }
 
 
 def load_model(run: Run, which: str = "last") -> tuple[DCGAN, Config]:
@@ -181,8 +221,14 @@ def load_model(run: Run, which: str = "last") -> tuple[DCGAN, Config]:
     return model, config
 
 
-def sample(run_path: str, n: int = 64, out: str | None = None, seed: int = 0, which: str = "last",
-           force: bool = False) -> Path:
+def sample(
+    run_path: str,
+    n: int = 64,
+    out: str | None = None,
+    seed: int = 0,
+    which: str = "last",
+    force: bool = False,
+) -> Path:
     """Save a grid of ``n`` generated images as a PNG; returns its path."""
     if n < 1:
         raise UserError(f"--n must be a positive integer, got {n}.")
@@ -196,7 +242,9 @@ def sample(run_path: str, n: int = 64, out: str | None = None, seed: int = 0, wh
     return save_image_grid(model.sample(n, seed=seed), out, scale=2)
 
 
-def evaluate(run_path: str, extractor: str = "classifier", n: int = 10000, which: str = "last", echo=print) -> dict:
+def evaluate(
+    run_path: str, extractor: str = "classifier", n: int = 10000, which: str = "last", echo=print
+) -> dict:
     """FID and KID of ``n`` generated images against the test split; saved in evaluation.json."""
     from keraslab.metrics.fid import fid, kid
     from keraslab.metrics.reference import reference_features
@@ -212,9 +260,15 @@ def evaluate(run_path: str, extractor: str = "classifier", n: int = 10000, which
     echo(f"generating {n} images and extracting {name} features ...")
     fake = feats(model.sample(n, seed=12345))
     kid_mean, kid_std = kid(fake, real, subset_size=min(1000, n_real, n))
-    result = {"fid": float(fid(fake, real)), "kid": float(kid_mean), "kid_std": float(kid_std),
-              "extractor": name, "samples": n, "reference": f"{config.dataset} test split ({n_real})",
-              "checkpoint": which}
+    result = {
+        "fid": float(fid(fake, real)),
+        "kid": float(kid_mean),
+        "kid_std": float(kid_std),
+        "extractor": name,
+        "samples": n,
+        "reference": f"{config.dataset} test split ({n_real})",
+        "checkpoint": which,
+    }
     path = run.path / "evaluation.json"
     import json
 
