@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The default backend (fastest measured for our jobs on CPU; see BENCHMARKS.md).
-DEFAULT_BACKEND_EXTRA := tensorflow
+DEFAULT_BACKEND_EXTRA := torch
 
 .PHONY: run test lint install install-dev data benchmark clean-venv
 

@@ -13,7 +13,7 @@ import sys
 from keraslab.errors import UserError
 
 # Fastest backend measured for our jobs on CPU (benchmarks/dcgan_step.py, BENCHMARKS.md).
-DEFAULT_BACKEND = "tensorflow"
+DEFAULT_BACKEND = "torch"
 BACKENDS = ("jax", "tensorflow", "torch")
 EXIT_USER_ERROR = 2
 

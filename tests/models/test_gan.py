@@ -89,3 +89,21 @@ def test_generator_output_is_detached_in_d_phase(digits):
     gan.fit(digits[:128], batch_size=64, epochs=1, verbose=0)
     for v, w in zip(gan.generator.trainable_variables, w0):
         np.testing.assert_array_equal(ops.convert_to_numpy(v), w)
+
+
+def test_label_noise_keeps_the_discriminator_loss_bounded():
+    """A perfect discriminator (logit +100 on generated, -100 on real) must still pay for the
+    label noise: targets stay inside [0, 1], so the expected loss is 100 * 0.05 * E[U] = 2.5.
+    Adding +noise to the 1-labels (targets above 1) would pay it ~0 and reward infinite logits."""
+    from keraslab.engine import Batch
+
+    gan = DCGAN(image_shape=(8, 8, 1), latent_dim=4, seed=0)
+    to_image = gan.generator.get_layer("to_image")
+    kernel, bias = to_image.get_weights()
+    to_image.set_weights([np.zeros_like(kernel), np.full_like(bias, -1e3)])  # black images
+    x_in = keras.Input((8, 8, 1))
+    logit = keras.layers.Lambda(lambda t: 200.0 * (0.5 - ops.mean(t, axis=(1, 2, 3))[:, None]))(x_in)
+    gan.discriminator = keras.Model(x_in, logit)
+    real = np.ones((256, 8, 8, 1), "float32")  # white images
+    loss = float(ops.convert_to_numpy(gan.discriminator_loss(Batch(real))))
+    assert 2.0 < loss < 3.0, loss

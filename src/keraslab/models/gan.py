@@ -124,8 +124,10 @@ def build_discriminator(
 class DCGAN(PhasedModel):
     """A DCGAN trained by two phases: discriminator, then generator, on every batch.
 
-    Labels follow the lecture: 1 = generated, 0 = real, with label noise ``+ label_noise * U[0,1)``
-    on the discriminator's targets; the generator is trained against "misleading" all-zero
+    Labels follow the lecture: 1 = generated, 0 = real, with label noise of size
+    ``label_noise * U[0,1)`` on the discriminator's targets, applied inwards (``1 - noise`` for
+    generated images, ``0 + noise`` for real ones: the lecture's ``1 + noise`` target, harmless
+    with a clipped sigmoid output, makes the logit loss unbounded below and training diverge); the generator is trained against "misleading" all-zero
     ("real") labels (the non-saturating loss). Binary cross-entropy on logits. Generated images are
     detached in the discriminator phase. ``model(z)`` generates images in [0, 1].
 
@@ -215,9 +217,12 @@ class DCGAN(PhasedModel):
             fake = ops.stop_gradient(self.generator(self._latents(n), training=True))
         images = ops.concatenate([fake, real], axis=0)
         labels = ops.concatenate([ops.ones((n, 1)), ops.zeros((n, 1))], axis=0)
-        labels = labels + self.label_noise * keras.random.uniform(
-            ops.shape(labels), seed=self.seed_generator
-        )
+        # Label noise towards the inside of [0, 1]: 1 - noise for generated, 0 + noise for real.
+        # (The lecture adds +noise to both; with from_logits=True a target above 1 makes the loss
+        # unbounded below -- the discriminator is paid for infinite logits -- and training
+        # diverges, so the 1-labels take their noise inwards.)
+        noise = self.label_noise * keras.random.uniform(ops.shape(labels), seed=self.seed_generator)
+        labels = labels + noise * (1.0 - 2.0 * labels)
         logits = self.discriminator(images, training=True)
         return ops.mean(keras.losses.binary_crossentropy(labels, logits, from_logits=True))
 
