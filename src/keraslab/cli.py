@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--full", action="store_true", help="train on the whole train split")
     t.add_argument("--learning-rate", type=float)
+    t.add_argument("--beta-1", type=float, help="Adam beta_1 of both optimizers")
     t.add_argument("--latent-dim", type=_positive_int)
     t.add_argument("--seed", type=int)
     t.add_argument("--backend", choices=BACKENDS)
@@ -143,7 +144,7 @@ def _cmd_train(args) -> None:
 
     recipe = load_recipe(info.name)
     config = recipe.Config(dataset=dataset)
-    for key in ("epochs", "batch_size", "subset", "learning_rate", "latent_dim", "seed"):
+    for key in ("epochs", "batch_size", "subset", "learning_rate", "beta_1", "latent_dim", "seed"):
         value = getattr(args, key)
         if value is not None:
             setattr(config, key, value)

@@ -102,7 +102,9 @@ def test_label_noise_keeps_the_discriminator_loss_bounded():
     kernel, bias = to_image.get_weights()
     to_image.set_weights([np.zeros_like(kernel), np.full_like(bias, -1e3)])  # black images
     x_in = keras.Input((8, 8, 1))
-    logit = keras.layers.Lambda(lambda t: 200.0 * (0.5 - ops.mean(t, axis=(1, 2, 3))[:, None]))(x_in)
+    logit = keras.layers.Lambda(lambda t: 200.0 * (0.5 - ops.mean(t, axis=(1, 2, 3))[:, None]))(
+        x_in
+    )
     gan.discriminator = keras.Model(x_in, logit)
     real = np.ones((256, 8, 8, 1), "float32")  # white images
     loss = float(ops.convert_to_numpy(gan.discriminator_loss(Batch(real))))
