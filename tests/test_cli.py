@@ -198,3 +198,17 @@ def test_sample_bad_run_and_bad_n(finished_run, tmp_path):
         run_cli("sample", tmp_path, "--out", tmp_path / "g.png"), "not a keraslab run"
     )
     assert_one_line_error(run_cli("sample", finished_run, "--n", "-1"), "positive integer")
+
+
+def test_evaluate_reports_fid_and_kid_with_the_extractor_named(finished_run, tmp_path):
+    run = _fresh_copy(finished_run, tmp_path)
+    env = {"KERASLAB_CACHE": str(tmp_path / "cache")}
+    proc = run_cli("evaluate", run, "--extractor", "inception", "--n", "8", env=env, check=True)
+    assert "FID" in proc.stdout and "KID" in proc.stdout and "inception features" in proc.stdout
+    saved = json.loads((run / "evaluation.json").read_text())
+    (result,) = saved.values()
+    assert result["extractor"] == "inception" and result["samples"] == 8
+    assert np.isfinite(result["fid"]) and result["fid"] > 0
+    assert list((tmp_path / "cache" / "features").glob("inception-digits-test-8.npz"))
+    # digits has no shipped fast classifier: say so, in one line.
+    assert_one_line_error(run_cli("evaluate", run, env=env), "no shipped classifier", "inception")
