@@ -29,15 +29,14 @@ def _state_variables(model) -> list:
 
 def save_checkpoint(model, path, epoch: int, meta: dict | None = None) -> Path:
     """Write ``model``'s full training state after ``epoch`` epochs to ``path`` (atomic)."""
-    arrays = {
-        f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(_state_variables(model))
-    }
+    variables = _state_variables(model)
+    arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
     header = {
         "format": FORMAT,
         "epoch": int(epoch),
         "count": len(arrays),
         "meta": meta or {},
-        "paths": [v.path for v in _state_variables(model)],
+        "paths": [v.path for v in variables],
     }
     arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = Path(path)
@@ -47,34 +46,33 @@ def save_checkpoint(model, path, epoch: int, meta: dict | None = None) -> Path:
     return path
 
 
-def read_header(path) -> dict:
+def _read(path, values: bool) -> tuple[dict, list]:
+    """Header and (if ``values``) every array of a checkpoint; CheckpointError if unreadable."""
     try:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(bytes(data["__header__"]).decode())
+            if header.get("format") != FORMAT:
+                raise CheckpointError(f"{path} is not a keraslab checkpoint.")
+            arrays = [data[f"v{i:05d}"] for i in range(header["count"])] if values else []
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist.") from None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
         raise CheckpointError(
             f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or resume from another."
         ) from None
-    if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a keraslab checkpoint.")
-    return header
+    return header, arrays
+
+
+def read_header(path) -> dict:
+    return _read(path, values=False)[0]
 
 
 def load_checkpoint(model, path) -> dict:
     """Restore a checkpoint written by :func:`save_checkpoint` into ``model`` (compiled, same
     architecture). Returns the header (``epoch``, ``meta``). Nothing is assigned unless every
     array reads back and matches."""
-    header = read_header(path)
+    header, values = _read(path, values=True)
     variables = _state_variables(model)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            values = [data[f"v{i:05d}"] for i in range(header["count"])]
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt ({type(e).__name__}); delete it or resume from another."
-        ) from None
     if len(values) != len(variables):
         raise CheckpointError(
             f"checkpoint {path} holds {len(values)} variables, the model has {len(variables)}: "

@@ -109,7 +109,7 @@ def _cmd_list() -> None:
 
 def _cmd_train(args) -> None:
     from keraslab.recipes import recipe_info
-    from keraslab.runs import check_writable_dir, open_run
+    from keraslab.runs import check_writable_dir
 
     if args.resume:
         if (
@@ -123,13 +123,11 @@ def _cmd_train(args) -> None:
             raise UserError(
                 "--resume continues a run with its own settings: only --epochs may change."
             )
-        run = open_run(args.resume)
-        info = recipe_info(run.recipe)
-        _set_backend(args.backend or run.config.get("backend"))
+        name = _run_backend(args.resume, args.backend)
         from keraslab.recipes import load_recipe
 
-        load_recipe(info.name).resume(
-            str(run.path), epochs=args.epochs, verbose=0 if args.quiet else 1
+        load_recipe(name).resume(
+            str(args.resume), epochs=args.epochs, verbose=0 if args.quiet else 1
         )
         return
     info = recipe_info(args.recipe or "dcgan")

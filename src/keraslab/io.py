@@ -49,8 +49,6 @@ def _json_default(o):
         return o.tolist()
     if isinstance(o, Path):
         return str(o)
-    if isinstance(o, tuple):
-        return list(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

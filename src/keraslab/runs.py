@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keraslab.errors import UserError
-from keraslab.io import write_json
+from keraslab.io import atomic_path, write_json
 
 
 @dataclass
@@ -75,8 +75,6 @@ class Run:
             if r["epoch"] not in seen:
                 seen.add(r["epoch"])
                 kept.append(r)
-        from keraslab.io import atomic_path
-
         with atomic_path(self.metrics_path) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
 

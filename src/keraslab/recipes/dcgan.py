@@ -6,6 +6,7 @@ epoch), ``samples/epoch_NNN.png``, ``checkpoints/{last,best}.npz`` and ``summary
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -104,9 +105,8 @@ def build_model(config: Config) -> DCGAN:
     return model
 
 
-def _callbacks(run: Run, config: Config, x_test, best=None):
+def _callbacks(run: Run, config: Config, extractor, x_test, best=None):
     cbs = []
-    extractor = _fast_extractor(config.dataset)
     if extractor is not None:
         real = extractor(x_test[: config.fid_samples])
         cbs.append(FIDMonitor(extractor, real, n=config.fid_samples, key="fid"))
@@ -117,6 +117,21 @@ def _callbacks(run: Run, config: Config, x_test, best=None):
         Checkpoint(run.checkpoints, monitor="fid" if extractor is not None else None, best=best),
     ]
     return cbs, grid
+
+
+def _fid_kid(fake, real, extractor_name: str, reference: str) -> dict:
+    """FID and KID of generated vs real features, with what they were measured on."""
+    from keraslab.metrics.fid import fid, kid
+
+    kid_mean, kid_std = kid(fake, real, subset_size=min(1000, len(real), len(fake)))
+    return {
+        "fid": float(fid(fake, real)),
+        "kid": float(kid_mean),
+        "kid_std": float(kid_std),
+        "extractor": extractor_name,
+        "samples": len(fake),
+        "reference": reference,
+    }
 
 
 def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
@@ -171,7 +186,8 @@ def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=prin
 
 
 def _fit(run, config, model, x, x_test, initial_epoch, verbose, echo, best=None) -> dict:
-    cbs, grid = _callbacks(run, config, x_test, best=best)
+    extractor = _fast_extractor(config.dataset)
+    cbs, grid = _callbacks(run, config, extractor, x_test, best=best)
     t0 = time.time()
     model.fit(
         x,
@@ -188,9 +204,11 @@ def _fit(run, config, model, x, x_test, initial_epoch, verbose, echo, best=None)
         "last_grid": str(grid.last_path),
         "backend": keras.backend.backend(),
     }
-    extractor = _fast_extractor(config.dataset)
     if extractor is not None:
-        summary.update(_scores(model, extractor, x_test, config.final_samples, seed=12345))
+        n = config.final_samples
+        fake = extractor(model.sample(n, seed=12345))
+        real = extractor(x_test[:n])
+        summary.update(_fid_kid(fake, real, extractor.name, f"test split ({len(real)})"))
     write_json(run.summary_path, summary)
     if "fid" in summary:
         echo(
@@ -199,22 +217,6 @@ def _fit(run, config, model, x, x_test, initial_epoch, verbose, echo, best=None)
     echo(f"last sample grid: {grid.last_path}")
     echo(f"run directory: {run.path}")
     return summary
-
-
-def _scores(model, extractor, x_test, n, seed) -> dict:
-    from keraslab.metrics.fid import fid, kid
-
-    fake = extractor(model.sample(n, seed=seed))
-    real = extractor(x_test[:n])
-    kid_mean, kid_std = kid(fake, real, subset_size=min(1000, len(real), len(fake)))
-    return {
-        "fid": float(fid(fake, real)),
-        "kid": float(kid_mean),
-        "kid_std": float(kid_std),
-        "extractor": extractor.name,
-        "samples": int(n),
-        "reference": f"test split ({len(real)})",
-    }
 
 
 def load_model(run: Run, which: str = "last") -> tuple[DCGAN, Config]:
@@ -252,7 +254,6 @@ def evaluate(
     run_path: str, extractor: str = "classifier", n: int = 10000, which: str = "last", echo=print
 ) -> dict:
     """FID and KID of ``n`` generated images against the test split; saved in evaluation.json."""
-    from keraslab.metrics.fid import fid, kid
     from keraslab.metrics.reference import reference_features
 
     if n < 2:
@@ -265,19 +266,9 @@ def evaluate(
     real = reference_features(config.dataset, "test", n_real, name, feats, x_test[:n_real])
     echo(f"generating {n} images and extracting {name} features ...")
     fake = feats(model.sample(n, seed=12345))
-    kid_mean, kid_std = kid(fake, real, subset_size=min(1000, n_real, n))
-    result = {
-        "fid": float(fid(fake, real)),
-        "kid": float(kid_mean),
-        "kid_std": float(kid_std),
-        "extractor": name,
-        "samples": n,
-        "reference": f"{config.dataset} test split ({n_real})",
-        "checkpoint": which,
-    }
+    result = _fid_kid(fake, real, name, f"{config.dataset} test split ({n_real})")
+    result["checkpoint"] = which
     path = run.path / "evaluation.json"
-    import json
-
     previous = json.loads(path.read_text()) if path.is_file() else {}
     previous[f"{name}-{which}-{n}"] = result
     write_json(path, previous)
