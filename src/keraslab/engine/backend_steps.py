@@ -78,8 +78,11 @@ def jax_train_step(model, state, data):
         others = [v for v in all_model_vars if id(v) not in phase_ids]
         opt_vars = phase.optimizer.variables
 
-        def loss_fn(phase_values, other_values, phase=phase, others=others):
+        def loss_fn(phase_values, other_values, opt_mapping, phase=phase, others=others):
             mapping = list(zip(phase.variables, phase_values)) + list(zip(others, other_values))
+            # Optimizer state is readable (not differentiated) in a loss, e.g. a warm-up
+            # schedule on ``optimizer.iterations``.
+            mapping += opt_mapping
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 loss, extra = phase.compute(batch)
             updated = [scope.get_current_value(v) for v in others]
@@ -88,8 +91,9 @@ def jax_train_step(model, state, data):
         for _ in range(phase.repeats):
             phase_values = [current[id(v)] for v in phase.variables]
             other_values = [current[id(v)] for v in others]
+            opt_mapping = [(v, opt_current[id(v)]) for v in model.optimizer.variables]
             (loss, (extra, updated)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                phase_values, other_values
+                phase_values, other_values, opt_mapping
             )
             new_phase_values, new_opt = phase.optimizer.stateless_apply(
                 [opt_current[id(v)] for v in opt_vars], grads, phase_values

@@ -18,6 +18,7 @@ from keras import ops
 
 from keraslab.engine import Phase, PhasedModel, no_grad
 from keraslab.layers.conv import Conv2DTranspose
+from keraslab.models.common import check_images
 
 
 def _check_image_shape(image_shape) -> tuple[int, int, int]:
@@ -39,6 +40,8 @@ def build_generator(
     kernel_size: int = 4,
     output_kernel_size: int = 5,
     conv_transpose: str = "auto",
+    num_classes: int | None = None,
+    strides: Sequence[int] = (2, 2, 1),
     name: str = "generator",
 ) -> keras.Model:
     """The DCGAN generator: latent vector -> image in [0, 1].
@@ -56,6 +59,9 @@ def build_generator(
         output_kernel_size: int. Kernel of the final sigmoid convolution.
         conv_transpose: str. "auto", "subpixel" or "native": how the transposed convolutions are
             computed (see :class:`keraslab.layers.Conv2DTranspose`; same weights either way).
+        num_classes: optional int. Class-conditional generator: a second input (integer labels,
+            shape (n,)) is embedded and concatenated to the latent vector.
+        strides: ints, one per entry of ``widths``; exactly two must be 2 (h/4 -> h), the rest 1.
         name: str. Model name.
 
     Example:
@@ -64,12 +70,20 @@ def build_generator(
         (2, 28, 28, 1)
     """
     h, w, c = _check_image_shape(image_shape)
-    if len(widths) != 3:
-        raise ValueError(f"widths must have three entries, got {widths!r}.")
+    if len(widths) != len(strides) or sorted(strides)[-2:] != [2, 2] or set(strides) - {1, 2}:
+        raise ValueError(
+            f"widths {tuple(widths)} need one stride each, two of them 2 and the rest 1; got {tuple(strides)}."
+        )
     z = keras.Input((latent_dim,), name="latent")
-    x = keras.layers.Dense((h // 4) * (w // 4) * base_channels, name="project")(z)
+    inputs, x = z, z
+    if num_classes:
+        label = keras.Input((), dtype="int32", name="label")
+        emb = keras.layers.Embedding(num_classes, min(50, 4 * num_classes), name="label_embedding")
+        x = keras.layers.Concatenate()([z, emb(label)])
+        inputs = [z, label]
+    x = keras.layers.Dense((h // 4) * (w // 4) * base_channels, name="project")(x)
     x = keras.layers.Reshape((h // 4, w // 4, base_channels))(x)
-    for i, (filters, stride) in enumerate(zip(widths, (2, 2, 1))):
+    for i, (filters, stride) in enumerate(zip(widths, strides)):
         x = Conv2DTranspose(
             filters,
             kernel_size,
@@ -82,7 +96,19 @@ def build_generator(
     out = keras.layers.Conv2D(
         c, output_kernel_size, padding="same", activation="sigmoid", name="to_image"
     )(x)
-    return keras.Model(z, out, name=name)
+    return keras.Model(inputs, out, name=name)
+
+
+def _image_input(shape, num_classes):
+    """Image input, and for a conditional network a label input embedded as one extra channel."""
+    x_in = keras.Input(shape, name="image")
+    if not num_classes:
+        return x_in, x_in
+    h, w, _ = shape
+    label = keras.Input((), dtype="int32", name="label")
+    plane = keras.layers.Embedding(num_classes, h * w, name="label_embedding")(label)
+    plane = keras.layers.Reshape((h, w, 1))(plane)
+    return [x_in, label], keras.layers.Concatenate()([x_in, plane])
 
 
 def build_discriminator(
@@ -90,6 +116,7 @@ def build_discriminator(
     widths: Sequence[int] = (32, 64, 64),
     kernel_size: int = 4,
     dropout: float = 0.2,
+    num_classes: int | None = None,
     name: str = "discriminator",
 ) -> keras.Model:
     """The DCGAN discriminator: image -> one logit (no sigmoid; use ``from_logits=True``).
@@ -102,13 +129,14 @@ def build_discriminator(
         widths: three ints. Filters of the three convolutions.
         kernel_size: int. Kernel of the convolutions.
         dropout: float. Dropout rate before the final Dense.
+        num_classes: optional int. Class-conditional: a second input (integer labels) is
+            embedded as an extra image channel.
         name: str. Model name.
     """
     shape = tuple(int(s) for s in image_shape)
     if len(shape) != 3:
         raise ValueError(f"image_shape must be (height, width, channels), got {image_shape!r}.")
-    x_in = keras.Input(shape, name="image")
-    x = x_in
+    inputs, x = _image_input(shape, num_classes)
     for i, (filters, stride) in enumerate(zip(widths, (2, 2, 1))):
         x = keras.layers.Conv2D(
             filters, kernel_size, strides=stride, padding="same", name=f"conv{i + 1}"
@@ -117,19 +145,134 @@ def build_discriminator(
     x = keras.layers.Flatten()(x)
     x = keras.layers.Dropout(dropout)(x)
     out = keras.layers.Dense(1, name="logit")(x)
-    return keras.Model(x_in, out, name=name)
+    return keras.Model(inputs, out, name=name)
+
+
+class ImageGAN(PhasedModel):
+    """What every keraslab GAN shares: a generator of images in [0, 1] from standard-normal
+    latents (optionally class-conditional), seeded latents inside steps, and numpy sampling.
+
+    Subclasses build ``self.generator`` and their critic/discriminator, then define ``phases()``.
+    With ``num_classes`` set, the networks take ``[images or latents, labels]`` and ``fit`` needs
+    integer labels as ``y``; generated images in a step get the labels of the real batch.
+    """
+
+    def _init_common(self, image_shape, latent_dim, num_classes, seed):
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.latent_dim = int(latent_dim)
+        self.num_classes = int(num_classes) if num_classes else None
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _check_generator(self):
+        g_out = tuple(self.generator.output.shape[1:])
+        if g_out != self.image_shape:
+            raise ValueError(
+                f"generator makes images of shape {g_out}, expected {self.image_shape}."
+            )
+        n_inputs = len(self.generator.inputs)
+        if n_inputs != (2 if self.num_classes else 1):
+            kind = "conditional (2 inputs)" if self.num_classes else "unconditional (1 input)"
+            raise ValueError(f"num_classes={self.num_classes} needs a {kind} generator.")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    def _latents(self, n):
+        return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+
+    def _labels(self, batch):
+        """Integer labels of the batch (conditional models), checked."""
+        if not self.conditional:
+            return None
+        if batch.y is None:
+            raise ValueError(
+                f"{type(self).__name__}(num_classes={self.num_classes}) trains on (images, labels)."
+            )
+        return ops.cast(ops.reshape(batch.y, (-1,)), "int32")
+
+    def _generate(self, z, labels, training):
+        if self.conditional:
+            return self.generator([z, labels], training=training)
+        return self.generator(z, training=training)
+
+    def _critic(self, network, images, labels, training=True):
+        if self.conditional:
+            return network([images, labels], training=training)
+        return network(images, training=training)
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def check_images(self, x) -> np.ndarray:
+        """``x`` as float32, or a one-line ValueError unless it has this model's image shape."""
+        return check_images(x, self.image_shape)
+
+    def sample(
+        self, n: int, seed: int | None = 0, batch_size: int = 256, label: int | None = None
+    ) -> np.ndarray:
+        """Generate ``n`` images (numpy, values in [0, 1]) from standard-normal latents.
+
+        ``label`` (conditional models only): every image of that class; default: classes in turn.
+        """
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        labels = None if label is None else np.full((n,), label, "int32")
+        return self.generate(z, batch_size=batch_size, labels=labels)
+
+    def generate(self, z, batch_size: int = 256, labels=None) -> np.ndarray:
+        """Images from latent vectors ``z`` (n, latent_dim); ``labels`` (n,) for conditional
+        models (default: 0, 1, ..., num_classes - 1, 0, 1, ...)."""
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"latent vectors must have shape (n, {self.latent_dim}), got {z.shape}."
+            )
+        if labels is not None and not self.conditional:
+            raise ValueError("this model is not class-conditional: it takes no labels.")
+        if self.conditional:
+            labels = (
+                np.arange(len(z)) % self.num_classes
+                if labels is None
+                else np.asarray(labels, dtype="int32").reshape(-1)
+            )
+            if (
+                len(labels) != len(z)
+                or labels.min(initial=0) < 0
+                or labels.max(initial=0) >= self.num_classes
+            ):
+                raise ValueError(f"labels must be {len(z)} integers in 0..{self.num_classes - 1}.")
+            labels = labels.astype("int32")
+        out = []
+        for i in range(0, len(z), batch_size):
+            lab = None if labels is None else labels[i : i + batch_size]
+            images = self._generate(z[i : i + batch_size], lab, training=False)
+            out.append(ops.convert_to_numpy(images))
+        return np.concatenate(out) if out else np.zeros((0, *self.image_shape), "float32")
+
+    def _common_config(self):
+        return {
+            "name": self.name,
+            "image_shape": self.image_shape,
+            "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes,
+            "seed": self.seed,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+        }
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
-class DCGAN(PhasedModel):
+class DCGAN(ImageGAN):
     """A DCGAN trained by two phases: discriminator, then generator, on every batch.
 
     Labels follow the lecture: 1 = generated, 0 = real, with label noise of size
     ``label_noise * U[0,1)`` on the discriminator's targets, applied inwards (``1 - noise`` for
     generated images, ``0 + noise`` for real ones: the lecture's ``1 + noise`` target, harmless
-    with a clipped sigmoid output, makes the logit loss unbounded below and training diverge); the generator is trained against "misleading" all-zero
-    ("real") labels (the non-saturating loss). Binary cross-entropy on logits. Generated images are
-    detached in the discriminator phase. ``model(z)`` generates images in [0, 1].
+    with a clipped sigmoid output, makes the logit loss unbounded below and training diverge); the
+    generator is trained against "misleading" all-zero ("real") labels (the non-saturating loss).
+    Binary cross-entropy on logits. Generated images are detached in the discriminator phase.
+    ``model(z)`` generates images in [0, 1]. With ``num_classes`` it is a conditional GAN
+    (Mirza & Osindero, 2014): labels are embedded into both networks and ``fit`` takes ``(x, y)``.
 
     Args:
         image_shape: tuple of int. (height, width, channels) of the training images (in [0, 1]).
@@ -139,6 +282,8 @@ class DCGAN(PhasedModel):
             :func:`build_discriminator`.
         label_noise: float. Scale of the uniform noise added to the discriminator's targets.
         conv_transpose: str. "auto", "subpixel" or "native" (default generator only).
+        num_classes: optional int. Class-conditional generation (default networks only, or
+            networks built with the same ``num_classes``).
         seed: optional int. Seed of the model's ``SeedGenerator`` (latents, label noise).
 
     Example:
@@ -147,6 +292,8 @@ class DCGAN(PhasedModel):
         >>> gan.fit(x_train, batch_size=128, epochs=5,
         ...         callbacks=[ImageGrid("samples/")])
         >>> images = gan.sample(16)            # numpy, (16, 28, 28, 1), values in [0, 1]
+        >>> cgan = DCGAN(num_classes=10); cgan.compile(); cgan.fit(x_train, y_train)
+        >>> sevens = cgan.sample(16, label=7)
     """
 
     def __init__(
@@ -157,25 +304,21 @@ class DCGAN(PhasedModel):
         discriminator: keras.Model | None = None,
         label_noise: float = 0.05,
         conv_transpose: str = "auto",
+        num_classes: int | None = None,
         seed: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self.latent_dim = int(latent_dim)
+        self._init_common(image_shape, latent_dim, num_classes, seed)
         self.label_noise = float(label_noise)
         self.conv_transpose = conv_transpose
-        self.seed = seed
         self.generator = generator or build_generator(
-            latent_dim, self.image_shape, conv_transpose=conv_transpose
+            latent_dim, self.image_shape, conv_transpose=conv_transpose, num_classes=num_classes
         )
-        self.discriminator = discriminator or build_discriminator(self.image_shape)
-        g_out = tuple(self.generator.output.shape[1:])
-        if g_out != self.image_shape:
-            raise ValueError(
-                f"generator makes images of shape {g_out}, expected {self.image_shape}."
-            )
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.discriminator = discriminator or build_discriminator(
+            self.image_shape, num_classes=num_classes
+        )
+        self._check_generator()
         self.built = True
 
     def compile(self, d_optimizer=None, g_optimizer=None, optimizers=None, **kwargs):
@@ -191,9 +334,6 @@ class DCGAN(PhasedModel):
         }
         super().compile(optimizers=optimizers, **kwargs)
 
-    def call(self, z, training=False):
-        return self.generator(z, training=training)
-
     def phases(self):
         return [
             Phase(
@@ -207,15 +347,14 @@ class DCGAN(PhasedModel):
             ),
         ]
 
-    def _latents(self, n):
-        return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
-
     def discriminator_loss(self, batch):
         real = ops.cast(batch.x, "float32")
+        labels_y = self._labels(batch)
         n = ops.shape(real)[0]
         with no_grad():
-            fake = ops.stop_gradient(self.generator(self._latents(n), training=True))
+            fake = ops.stop_gradient(self._generate(self._latents(n), labels_y, training=True))
         images = ops.concatenate([fake, real], axis=0)
+        both_y = None if labels_y is None else ops.concatenate([labels_y, labels_y], axis=0)
         labels = ops.concatenate([ops.ones((n, 1)), ops.zeros((n, 1))], axis=0)
         # Label noise towards the inside of [0, 1]: 1 - noise for generated, 0 + noise for real.
         # (The lecture adds +noise to both; with from_logits=True a target above 1 makes the loss
@@ -223,40 +362,22 @@ class DCGAN(PhasedModel):
         # diverges, so the 1-labels take their noise inwards.)
         noise = self.label_noise * keras.random.uniform(ops.shape(labels), seed=self.seed_generator)
         labels = labels + noise * (1.0 - 2.0 * labels)
-        logits = self.discriminator(images, training=True)
+        logits = self._critic(self.discriminator, images, both_y)
         return ops.mean(keras.losses.binary_crossentropy(labels, logits, from_logits=True))
 
     def generator_loss(self, batch):
+        labels_y = self._labels(batch)
         n = ops.shape(batch.x)[0]
-        logits = self.discriminator(self.generator(self._latents(n), training=True), training=True)
+        fake = self._generate(self._latents(n), labels_y, training=True)
+        logits = self._critic(self.discriminator, fake, labels_y)
         misleading = ops.zeros((n, 1))  # "these are real"
         return ops.mean(keras.losses.binary_crossentropy(misleading, logits, from_logits=True))
 
-    def sample(self, n: int, seed: int | None = 0, batch_size: int = 256) -> np.ndarray:
-        """Generate ``n`` images (numpy, values in [0, 1]) from standard-normal latents."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        return self.generate(z, batch_size=batch_size)
-
-    def generate(self, z, batch_size: int = 256) -> np.ndarray:
-        """Generate images from given latent vectors ``z`` of shape (n, latent_dim)."""
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"latents must have shape (n, {self.latent_dim}), got {z.shape}.")
-        out = [
-            ops.convert_to_numpy(self.generator(z[i : i + batch_size], training=False))
-            for i in range(0, len(z), batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros((0, *self.image_shape), "float32")
-
     def get_config(self):
         return {
-            "name": self.name,
-            "image_shape": self.image_shape,
-            "latent_dim": self.latent_dim,
+            **self._common_config(),
             "label_noise": self.label_noise,
             "conv_transpose": self.conv_transpose,
-            "seed": self.seed,
-            "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
         }
 

@@ -1,0 +1,33 @@
+"""Small helpers shared by keraslab's image models."""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+
+def check_images(x, image_shape) -> np.ndarray:
+    """``x`` as float32 numpy, or ValueError (one line) unless it is a batch of ``image_shape``."""
+    x = np.asarray(x)
+    shape = tuple(x.shape[1:])
+    if x.ndim != 4 or shape != tuple(image_shape):
+        raise ValueError(
+            f"images of shape {shape} do not fit this model, which was built for "
+            f"{tuple(image_shape)} images (height, width, channels)."
+        )
+    return x.astype("float32")
+
+
+def batched(fn, x, batch_size: int = 256):
+    """Apply ``fn`` to ``x`` in batches and concatenate the numpy results (tuples kept)."""
+    outs = []
+    for i in range(0, len(x), batch_size):
+        out = fn(x[i : i + batch_size])
+        outs.append(
+            tuple(ops.convert_to_numpy(o) for o in out)
+            if isinstance(out, (tuple, list))
+            else ops.convert_to_numpy(out)
+        )
+    if outs and isinstance(outs[0], tuple):
+        return tuple(np.concatenate(parts) for parts in zip(*outs))
+    return np.concatenate(outs)
