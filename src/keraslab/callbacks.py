@@ -166,3 +166,43 @@ class FIDMonitor(keras.callbacks.Callback):
         images = self.model.sample(self.n, seed=self.seed)
         if logs is not None:
             logs[self.key] = fid(self.extractor(images), self.real_features)
+
+
+class ReconstructionGrid(keras.callbacks.Callback):
+    """Save input | (noisy input) | reconstruction rows every epoch: ``<directory>/epoch_NNN.png``.
+
+    Works with any model that has ``reconstruct(x)`` (keraslab's autoencoders and VAEs), or pass
+    ``reconstruct_fn``. The same images (and the same noise) are used every epoch.
+
+    Args:
+        directory: str or Path. Folder of the PNG files.
+        images: array (n, h, w, c) in [0, 1]. Clean inputs (n of about 8-16 reads best).
+        noisy: optional array like ``images``. What the model sees (denoising); None: ``images``.
+        reconstruct_fn: optional callable ``x -> images``. Defaults to ``model.reconstruct``.
+        scale: int. Pixel upscaling of the saved PNG.
+    """
+
+    def __init__(self, directory, images, noisy=None, reconstruct_fn=None, scale: int = 2):
+        super().__init__()
+        self.directory = Path(directory)
+        self.images = np.asarray(images, dtype="float32")
+        self.noisy = None if noisy is None else np.asarray(noisy, dtype="float32")
+        self.reconstruct_fn, self.scale = reconstruct_fn, scale
+        self.last_path: Path | None = None
+
+    def rows(self, model=None) -> np.ndarray:
+        """The grid's images: clean row(s), noisy row(s) if any, reconstruction row(s)."""
+        fn = self.reconstruct_fn or (model or self.model).reconstruct
+        seen = self.images if self.noisy is None else self.noisy
+        parts = (
+            [self.images] + ([] if self.noisy is None else [self.noisy]) + [np.asarray(fn(seen))]
+        )
+        return np.concatenate(parts)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_path = save_image_grid(
+            self.rows(),
+            self.directory / f"epoch_{epoch + 1:03d}.png",
+            ncols=len(self.images),
+            scale=self.scale,
+        )

@@ -1,4 +1,5 @@
-"""``keraslab`` command line: train | sample | evaluate | list.
+"""``keraslab`` command line: train | sample | evaluate | list (recipes: dcgan, wgan-gp, vae,
+autoencoder).
 
 Keras is imported only after the backend is chosen (``--backend``, else the run's backend, else
 ``KERAS_BACKEND``, else keraslab's measured default). User mistakes print one line and exit 2.
@@ -50,6 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta-1", type=float, help="Adam beta_1 of both optimizers")
     t.add_argument("--latent-dim", type=_positive_int)
     t.add_argument("--seed", type=int)
+    r = t.add_argument_group("recipe options (each applies to the recipes named)")
+    r.add_argument(
+        "--conditional", action="store_true", default=None, help="dcgan, wgan-gp: class-conditional"
+    )
+    r.add_argument("--n-critic", type=_positive_int, help="wgan-gp: critic steps per G step (5)")
+    r.add_argument("--gp-weight", type=float, help="wgan-gp: gradient-penalty weight (10)")
+    r.add_argument("--beta-2", type=float, help="wgan-gp: Adam beta_2 (0.9)")
+    r.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="vae (bernoulli)")
+    r.add_argument("--binarize", choices=("dynamic", "static", "none"), help="vae (dynamic)")
+    r.add_argument("--beta", type=float, help="vae: weight of the KL term (1)")
+    r.add_argument("--kl-warmup", type=float, help="vae: epochs of linear KL warm-up (0)")
+    r.add_argument("--sigma", type=float, help="vae: std of the Gaussian likelihood (0.1)")
+    r.add_argument("--ll-samples", type=_positive_int, help="vae: importance samples k (200)")
+    r.add_argument("--ll-images", type=int, help="vae: test images for the final NLL (1000)")
+    r.add_argument("--kind", choices=("conv", "dense"), help="autoencoder (conv)")
+    r.add_argument(
+        "--noise", choices=("none", "gaussian", "masking"), help="autoencoder: denoising (none)"
+    )
+    r.add_argument("--noise-amount", type=float, help="autoencoder: noise std or fraction (0.3)")
+    r.add_argument("--loss", choices=("bce", "mse"), help="autoencoder (bce)")
     t.add_argument("--backend", choices=BACKENDS)
     t.add_argument("--out", default="runs", help="folder of run directories (default runs/)")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
@@ -62,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", choices=("last", "best"), default="last")
     s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    s.add_argument("--label", type=int, help="class of every image (conditional runs)")
+    s.add_argument("--latents", metavar="FILE.npy", help="generate from these latent vectors")
+    s.add_argument(
+        "--images", metavar="FILE.npy", help="autoencoder, vae: reconstruct these images"
+    )
     s.add_argument("--backend", choices=BACKENDS)
 
     e = sub.add_parser("evaluate", help="FID and KID of a run against the test split")
@@ -77,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--n", type=_positive_int, default=10000, help="generated images (default 10000)"
     )
     e.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    e.add_argument("--k", type=_positive_int, help="vae: importance samples per image (200)")
+    e.add_argument("--ll-images", type=_positive_int, help="vae: test images for the NLL (1000)")
     e.add_argument("--backend", choices=BACKENDS)
 
     sub.add_parser("list", help="recipes and datasets (and which datasets are installed)")
@@ -111,6 +139,7 @@ def _cmd_train(args) -> None:
     from keraslab.recipes import recipe_info
     from keraslab.runs import check_writable_dir
 
+    given = {k: getattr(args, k) for k in RECIPE_OPTIONS if getattr(args, k) is not None}
     if args.resume:
         if (
             args.recipe
@@ -119,6 +148,7 @@ def _cmd_train(args) -> None:
             or args.subset
             or args.full
             or args.latent_dim
+            or given
         ):
             raise UserError(
                 "--resume continues a run with its own settings: only --epochs may change."
@@ -146,9 +176,35 @@ def _cmd_train(args) -> None:
         value = getattr(args, key)
         if value is not None:
             setattr(config, key, value)
+    for key, value in given.items():
+        if not hasattr(config, key):
+            flag = "--" + key.replace("_", "-")
+            raise UserError(
+                f"{flag} does not apply to the {info.name} recipe (see `keraslab train --help`)."
+            )
+        setattr(config, key, value)
     if args.full:
         config.subset = None
     recipe.train(config, out=args.out, verbose=0 if args.quiet else 1)
+
+
+RECIPE_OPTIONS = (
+    "conditional",
+    "n_critic",
+    "gp_weight",
+    "beta_2",
+    "likelihood",
+    "binarize",
+    "beta",
+    "kl_warmup",
+    "sigma",
+    "ll_samples",
+    "ll_images",
+    "kind",
+    "noise",
+    "noise_amount",
+    "loss",
+)
 
 
 def _run_backend(run_path: str, backend: str | None) -> str:
@@ -165,7 +221,15 @@ def _cmd_sample(args) -> None:
     from keraslab.recipes import load_recipe
 
     path = load_recipe(name).sample(
-        args.run, n=args.n, out=args.out, seed=args.seed, which=args.checkpoint, force=args.force
+        args.run,
+        n=args.n,
+        out=args.out,
+        seed=args.seed,
+        which=args.checkpoint,
+        force=args.force,
+        label=args.label,
+        latents=args.latents,
+        images=args.images,
     )
     print(path)
 
@@ -174,13 +238,12 @@ def _cmd_evaluate(args) -> None:
     name = _run_backend(args.run, args.backend)
     from keraslab.recipes import load_recipe
 
-    r = load_recipe(name).evaluate(
-        args.run, extractor=args.extractor, n=args.n, which=args.checkpoint
+    recipe = load_recipe(name)
+    options = {k: v for k, v in (("k", args.k), ("ll_images", args.ll_images)) if v is not None}
+    r = recipe.evaluate(
+        args.run, extractor=args.extractor, n=args.n, which=args.checkpoint, **options
     )
-    print(
-        f"FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}  "
-        f"({r['extractor']} features, {r['samples']} samples vs {r['reference']}, {r['checkpoint']} checkpoint)"
-    )
+    print(recipe.format_evaluation(r))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,27 @@ RECIPES: dict[str, RecipeInfo] = {
         ("mnist", "fashion_mnist", "digits"),
         "mnist",
     ),
+    "wgan-gp": RecipeInfo(
+        "wgan-gp",
+        "keraslab.recipes.wgan_gp",
+        "WGAN-GP (gradient penalty, n critic steps; --conditional for sample --label)",
+        ("fashion_mnist", "mnist", "digits"),
+        "fashion_mnist",
+    ),
+    "vae": RecipeInfo(
+        "vae",
+        "keraslab.recipes.vae",
+        "convolutional (beta-)VAE; test ELBO and importance-sampled NLL in nats, FID",
+        ("mnist", "fashion_mnist", "digits"),
+        "mnist",
+    ),
+    "autoencoder": RecipeInfo(
+        "autoencoder",
+        "keraslab.recipes.autoencoder",
+        "dense or conv autoencoder, optionally denoising; 2-D code scatter plot",
+        ("mnist", "fashion_mnist", "digits"),
+        "mnist",
+    ),
 }
 
 
