@@ -9,7 +9,7 @@ summed over pixels) + KL, Adam(1e-3). The plain PyTorch reference is the same ar
 ``nn.Module`` with the same loss and optimizer; the script asserts equal parameter counts.
 
 One step = one batch = one forward/backward/Adam update. Steps/s is the median over timed
-windows (``--windows`` windows of ``--steps`` steps each) after ``--warmup`` steps. Ratios are
+windows (``--windows`` windows of ``--steps`` steps each) after ``--warmup`` + 1 steps. Ratios are
 against the plain PyTorch reference measured in this run.
 
     python benchmarks/vae_step.py                         # all backends, markdown table on stdout
@@ -158,7 +158,7 @@ def run_torch(args):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        float(loss)  # the same per-step host read as the Keras callback
+        float(loss.detach())  # the same per-step host read as the Keras callback
         stamps.append(time.perf_counter())
     return params, *_windows(stamps, args.warmup, args.steps, args.windows)
 
@@ -197,9 +197,14 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--worker", choices=("torch", "keras"), help=argparse.SUPPRESS)
-    p.add_argument("--steps", type=int, default=15, help="steps per timed window")
+    p.add_argument("--steps", type=int, default=10, help="steps per timed window")
     p.add_argument("--windows", type=int, default=3, help="timed windows (median reported)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="untimed steps before the first window, plus one (compilation)",
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument(
         "--backends", default="tensorflow,jax,torch", help="comma-separated Keras backends"

@@ -11,7 +11,7 @@ the script asserts equal parameter counts.
 
 One step = one batch = 5 critic updates (each: a fresh generated batch, the critic on real, fake
 and interpolated images, the penalty's double backward) + 1 generator update. Steps/s is the
-median over timed windows (``--windows`` windows of ``--steps`` steps each) after ``--warmup``
+median over timed windows (``--windows`` windows of ``--steps`` steps each) after ``--warmup`` + 1
 steps. Ratios are against the plain PyTorch reference measured in this run.
 
     python benchmarks/wgan_gp_step.py                     # all backends, markdown table on stdout
@@ -177,7 +177,7 @@ def run_torch(args):
         for p, gr in zip(g_params, grads):
             p.grad = gr
         opt_g.step()
-        float(loss_g)  # the same per-step host read as the Keras callback
+        float(loss_g.detach())  # the same per-step host read as the Keras callback
         stamps.append(time.perf_counter())
     return params, *_windows(stamps, args.warmup, args.steps, args.windows)
 
@@ -216,9 +216,14 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--worker", choices=("torch", "keras"), help=argparse.SUPPRESS)
-    p.add_argument("--steps", type=int, default=3, help="steps (batches) per timed window")
+    p.add_argument("--steps", type=int, default=2, help="steps (batches) per timed window")
     p.add_argument("--windows", type=int, default=3, help="timed windows (median reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed steps before the first window, plus one (compilation)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument(
         "--backends", default="tensorflow,jax,torch", help="comma-separated Keras backends"

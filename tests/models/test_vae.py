@@ -1,0 +1,332 @@
+"""VAE on the current backend: the KL and likelihood terms against scipy/numpy references, training
+on digits, and the ELBO / importance-sampled log-likelihood against numeric integration."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from scipy.special import expit, logsumexp
+from scipy.stats import norm
+
+from keraslab.data import load_digits
+from keraslab.models import VAE, gaussian_kl
+
+pytestmark = pytest.mark.backend
+
+SHAPE = (8, 8, 1)
+
+
+# ---------------------------------------------------------------- helpers and fixtures
+def dense_encoder(latent_dim, hidden=64):
+    x_in = keras.Input(SHAPE)
+    h = keras.layers.Dense(hidden, activation="relu")(keras.layers.Flatten()(x_in))
+    return keras.Model(x_in, [keras.layers.Dense(latent_dim)(h), keras.layers.Dense(latent_dim)(h)])
+
+
+def dense_decoder(latent_dim, hidden=64):
+    """latent -> per-pixel logits (no sigmoid)."""
+    return keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(hidden, activation="relu"),
+            keras.layers.Dense(int(np.prod(SHAPE))),
+            keras.layers.Reshape(SHAPE),
+        ]
+    )
+
+
+def small_vae(latent_dim, hidden=64, **kwargs):
+    return VAE(
+        SHAPE,
+        latent_dim,
+        encoder=dense_encoder(latent_dim, hidden),
+        decoder=dense_decoder(latent_dim, hidden),
+        **kwargs,
+    )
+
+
+def np_sigmoid(t):
+    return expit(np.asarray(t, "float64"))
+
+
+def np_log_bernoulli(x, logits):
+    """log p(x | logits) summed over the image axes, float64, written out from probabilities."""
+    p = np_sigmoid(logits)
+    return np.sum(x * np.log(p) + (1.0 - x) * np.log1p(-p), axis=(-3, -2, -1))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Train images and statically binarised copies (train and test), fixed seed."""
+    (x, _), (xt, _) = load_digits()
+    rng = np.random.default_rng(0)
+    xb = (rng.random(x.shape) < x).astype("float32")
+    xtb = (rng.random(xt.shape) < xt).astype("float32")
+    return x, xb, xtb
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A small dense Bernoulli VAE (latent 4) trained on binarised digits, and its history."""
+    _, xb, _ = digits
+    keras.utils.set_random_seed(0)
+    vae = small_vae(4, hidden=128, seed=0)
+    vae.compile(keras.optimizers.Adam(3e-3))
+    hist = vae.fit(xb, batch_size=64, epochs=8, verbose=0)
+    return vae, hist.history
+
+
+@pytest.fixture(scope="module")
+def trained_1d(digits):
+    """A Bernoulli VAE with a one-dimensional latent, so log p(x) can be integrated on a grid."""
+    _, xb, _ = digits
+    keras.utils.set_random_seed(1)
+    vae = small_vae(1, hidden=64, seed=1)
+    vae.compile(keras.optimizers.Adam(3e-3))
+    vae.fit(xb, batch_size=64, epochs=4, verbose=0)
+    return vae
+
+
+# ---------------------------------------------------------------- KL divergence
+def kl_closed_form(m1, lv1, m2, lv2):
+    """KL(N(m1, v1) || N(m2, v2)) per dimension, summed over the last axis (textbook formula)."""
+    v1, v2 = np.exp(lv1), np.exp(lv2)
+    per_dim = 0.5 * (np.log(v2 / v1) + (v1 + (m1 - m2) ** 2) / v2 - 1.0)
+    return per_dim.sum(-1)
+
+
+KL_CASES = [
+    pytest.param(0.0, 0.0, id="standard-prior"),
+    pytest.param(0.5, np.log(2.0), id="scalar-prior"),
+    pytest.param(
+        np.array([-1.0, 0.0, 2.0], "float32"), np.array([0.3, -1.0, 1.2], "float32"), id="per-dim"
+    ),
+]
+
+
+@pytest.mark.parametrize("prior_mean, prior_log_var", KL_CASES)
+def test_gaussian_kl_matches_closed_form_and_monte_carlo(prior_mean, prior_log_var):
+    mean = np.array([[0.0, 0.0, 0.0], [0.7, -1.3, 2.5], [-0.4, 0.9, 0.1]], "float32")
+    log_var = np.array([[0.0, 0.0, 0.0], [-0.5, 0.8, -2.0], [1.0, -1.5, 0.2]], "float32")
+    got = ops.convert_to_numpy(
+        gaussian_kl(
+            ops.convert_to_tensor(mean),
+            ops.convert_to_tensor(log_var),
+            prior_mean,
+            prior_log_var,
+        )
+    )
+    m1, lv1 = mean.astype("float64"), log_var.astype("float64")
+    m2 = np.broadcast_to(np.asarray(prior_mean, "float64"), m1.shape)
+    lv2 = np.broadcast_to(np.asarray(prior_log_var, "float64"), m1.shape)
+    expected = kl_closed_form(m1, lv1, m2, lv2)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+    # Monte Carlo: KL = E_q[log q(z) - log p(z)], z ~ q, with scipy's log densities.
+    rng = np.random.default_rng(0)
+    n = 200_000
+    for i in range(len(mean)):
+        s1, s2 = np.exp(lv1[i] / 2), np.exp(lv2[i] / 2)
+        z = m1[i] + s1 * rng.standard_normal((n, mean.shape[1]))
+        log_ratio = (norm.logpdf(z, m1[i], s1) - norm.logpdf(z, m2[i], s2)).sum(-1)
+        se = log_ratio.std() / np.sqrt(n)
+        assert abs(log_ratio.mean() - got[i]) < 5 * se + 1e-3, (i, log_ratio.mean(), got[i], se)
+
+
+def test_gaussian_kl_is_zero_for_the_prior_itself():
+    mean = ops.convert_to_tensor(np.full((2, 5), 0.5, "float32"))
+    log_var = ops.convert_to_tensor(np.full((2, 5), -0.7, "float32"))
+    got = ops.convert_to_numpy(gaussian_kl(mean, log_var, 0.5, -0.7))
+    np.testing.assert_allclose(got, 0.0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- reconstruction terms
+def test_bernoulli_reconstruction_nll_is_summed_binary_cross_entropy():
+    vae = small_vae(2)
+    rng = np.random.default_rng(0)
+    x = rng.random((6, *SHAPE)).astype("float32")
+    x[:3] = (x[:3] > 0.5).astype("float32")  # binary and grey targets
+    logits = rng.normal(0.0, 4.0, (6, *SHAPE)).astype("float32")
+    logits[0, 0, :4, 0] = [-30.0, 30.0, -15.0, 15.0]  # saturated logits stay finite
+    got = ops.convert_to_numpy(
+        vae.reconstruction_nll(ops.convert_to_tensor(x), ops.convert_to_tensor(logits))
+    )
+    expected = -np_log_bernoulli(x.astype("float64"), logits.astype("float64"))
+    assert got.shape == (6,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_gaussian_reconstruction_nll_is_summed_normal_log_density():
+    sigma = 0.2
+    vae = small_vae(2, likelihood="gaussian", sigma=sigma)
+    rng = np.random.default_rng(1)
+    x = rng.random((5, *SHAPE)).astype("float32")
+    logits = rng.normal(0.0, 2.0, (5, *SHAPE)).astype("float32")
+    got = ops.convert_to_numpy(
+        vae.reconstruction_nll(ops.convert_to_tensor(x), ops.convert_to_tensor(logits))
+    )
+    expected = -norm.logpdf(x.astype("float64"), np_sigmoid(logits), sigma).sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+
+
+# ---------------------------------------------------------------- training and inference
+def test_vae_trains_on_digits(trained):
+    _, history = trained
+    loss, recon, kl = history["vae_loss"], history["reconstruction"], history["kl"]
+    assert len(loss) == 8 and np.all(np.isfinite(loss))
+    assert loss[-1] < loss[0] - 5.0, loss  # nats per image
+    assert recon[-1] < recon[0] - 5.0, recon
+    # beta = 1 and no warm-up: the logged loss is reconstruction + KL.
+    np.testing.assert_allclose(loss, np.add(recon, kl), rtol=1e-4)
+    assert kl[-1] > 0.5, kl  # the code is used (no posterior collapse)
+
+
+def test_default_conv_vae_trains_a_little(digits):
+    x, _, _ = digits
+    keras.utils.set_random_seed(2)
+    vae = VAE(SHAPE, latent_dim=2, seed=2)
+    vae.compile(keras.optimizers.Adam(2e-3))
+    hist = vae.fit(x[:512], batch_size=64, epochs=2, verbose=0)
+    assert hist.history["vae_loss"][1] < hist.history["vae_loss"][0]
+
+
+def test_sample_encoder_and_decoder(trained, digits):
+    vae, _ = trained
+    _, _, xtb = digits
+    images = vae.sample(16, seed=0)
+    assert images.shape == (16, *SHAPE) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(vae.sample(16, seed=0), images)  # seeded
+    assert not np.allclose(vae.sample(16, seed=1), images)
+
+    # encoder and decoder on their own
+    z_mean, z_log_var = (ops.convert_to_numpy(t) for t in vae.encoder(xtb[:10]))
+    assert z_mean.shape == z_log_var.shape == (10, 4)
+    mean2, log_var2 = vae.encode(xtb[:10])
+    np.testing.assert_allclose(mean2, z_mean, rtol=1e-5, atol=1e-6)
+    logits = ops.convert_to_numpy(vae.decoder(z_mean))
+    assert logits.shape == (10, *SHAPE)
+    np.testing.assert_allclose(vae.decode(z_mean), np_sigmoid(logits), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vae.reconstruct(xtb[:10]), np_sigmoid(logits), atol=1e-6)
+    # model(x) goes through a *sampled* code: probabilities of the right shape
+    probs = ops.convert_to_numpy(vae(xtb[:10]))
+    assert probs.shape == (10, *SHAPE) and probs.min() >= 0 and probs.max() <= 1
+    # Reconstructions are better than the mean image (the code carries information).
+    recon_err = np.mean((vae.reconstruct(xtb[:100]) - xtb[:100]) ** 2)
+    mean_err = np.mean((xtb[:100].mean(0) - xtb[:100]) ** 2)
+    assert recon_err < 0.9 * mean_err, (recon_err, mean_err)
+
+
+# ---------------------------------------------------------------- ELBO and log-likelihood
+def test_importance_sampled_log_likelihood_bounds(trained, digits):
+    vae, _ = trained
+    _, _, xtb = digits
+    x = xtb[:40]
+    elbo = vae.elbo(x, samples=200, seed=1)
+    ll = vae.log_likelihood(x, k=500, seed=2)
+    assert ll.shape == elbo.shape == (40,)
+    assert np.all(ll < 0.0)  # log of a probability of binary images
+    diff = ll - elbo
+    # IWAE (k=500) >= ELBO in expectation; the mean gap is several standard errors above 0.
+    assert diff.mean() > 3 * diff.std() / np.sqrt(len(diff)), diff
+    # More importance samples: a tighter bound on average.
+    assert vae.log_likelihood(x, k=5, seed=3).mean() < ll.mean()
+
+
+def test_log_likelihood_with_one_sample_is_the_elbo_in_expectation(trained, digits):
+    vae, _ = trained
+    _, _, xtb = digits
+    x = np.repeat(xtb[:20], 100, axis=0)  # 2000 single-sample estimates
+    ll1 = vae.log_likelihood(x, k=1, seed=4)
+    elbo1 = vae.elbo(x, samples=1, seed=5, batch_size=2000)
+    se = np.sqrt(ll1.var() / len(ll1) + elbo1.var() / len(elbo1))
+    assert abs(ll1.mean() - elbo1.mean()) < 4 * se + 1e-3, (ll1.mean(), elbo1.mean(), se)
+
+
+def test_log_likelihood_and_elbo_against_numeric_integration(trained_1d, digits):
+    """With a 1-d latent, log p(x) = log int p(x|z) N(z; 0, 1) dz and
+    ELBO = int q(z|x) log p(x|z) dz - KL are computed on a dense grid of z."""
+    vae = trained_1d
+    _, _, xtb = digits
+    x = xtb[:10].astype("float64")
+    z = np.linspace(-9.0, 9.0, 6001)
+    dz = z[1] - z[0]
+    logits = ops.convert_to_numpy(vae.decoder(z[:, None].astype("float32"))).astype("float64")
+    log_px_z = np_log_bernoulli(x[:, None], logits[None])  # (10, grid)
+    log_joint = log_px_z + norm.logpdf(z)
+    # The grid covers the posterior: the integrand is negligible at its ends.
+    assert np.all(log_joint[:, [0, -1]].max(1) < log_joint.max(1) - 30)
+    log_px = logsumexp(log_joint, axis=1) + np.log(dz)
+
+    ll = vae.log_likelihood(x, k=2000, seed=0)
+    assert np.all(np.abs(ll - log_px) < 0.5), np.c_[ll, log_px]
+    assert np.mean(ll - log_px) < 0.1  # a lower bound (in expectation)
+
+    mean, log_var = (a.astype("float64")[:, 0] for a in vae.encode(x))
+    std = np.exp(0.5 * log_var)
+    q = norm.pdf(z[None], mean[:, None], std[:, None]) * dz  # (10, grid) quadrature weights
+    assert np.allclose(q.sum(1), 1.0, atol=1e-3)
+    e_log_px_z = (q * log_px_z).sum(1)
+    var_log_px_z = (q * (log_px_z - e_log_px_z[:, None]) ** 2).sum(1)
+    kl = 0.5 * (std**2 + mean**2 - 1.0 - log_var)
+    elbo_ref = e_log_px_z - kl
+    samples = 200
+    elbo = vae.elbo(x, samples=samples, seed=0)
+    se = np.sqrt(var_log_px_z / samples)
+    assert np.all(np.abs(elbo - elbo_ref) < 5 * se + 1e-3), np.c_[elbo, elbo_ref, se]
+    assert np.all(elbo_ref <= log_px + 1e-6)  # the ELBO really is below log p(x)
+
+
+# ---------------------------------------------------------------- KL warm-up
+def test_kl_warmup_ramps_beta_linearly(digits):
+    """One batch per epoch: each epoch logs exactly one step, whose loss is
+    reconstruction + beta * min(1, step / warmup) * kl (step counted from 1)."""
+    x, _, _ = digits
+    keras.utils.set_random_seed(3)
+    beta, warmup = 2.0, 3
+    vae = VAE(SHAPE, 3, beta=beta, kl_warmup_steps=warmup, seed=3)
+    vae.compile(keras.optimizers.Adam(1e-3))
+    hist = vae.fit(x[:64], batch_size=64, epochs=4, verbose=0).history
+    loss, recon, kl = (np.asarray(hist[k], "float64") for k in ("vae_loss", "reconstruction", "kl"))
+    assert np.all(kl > 0.05), kl
+    beta_t = (loss - recon) / kl
+    np.testing.assert_allclose(beta_t, [2 / 3, 4 / 3, 2.0, 2.0], rtol=2e-3)
+    assert int(ops.convert_to_numpy(vae.optimizers["vae"].iterations)) == 4
+
+
+def test_no_warmup_uses_beta_from_the_first_step(digits):
+    x, _, _ = digits
+    keras.utils.set_random_seed(4)
+    vae = VAE(SHAPE, 3, beta=0.5, seed=4)
+    vae.compile()
+    hist = vae.fit(x[:64], batch_size=64, epochs=2, verbose=0).history
+    loss, recon, kl = (np.asarray(hist[k], "float64") for k in ("vae_loss", "reconstruction", "kl"))
+    np.testing.assert_allclose((loss - recon) / kl, [0.5, 0.5], rtol=2e-3)
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_raises_value_errors():
+    vae = small_vae(4)
+    with pytest.raises(ValueError, match=r"\(10, 10, 1\)"):
+        vae.encode(np.zeros((2, 10, 10, 1), "float32"))
+    with pytest.raises(ValueError, match=r"built for \(8, 8, 1\)"):
+        vae.encode(np.zeros((8, 8, 1), "float32"))  # a single image without its batch axis
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        vae.decode(np.zeros((2, 3), "float32"))
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        vae.decode(np.zeros((4,), "float32"))
+    with pytest.raises(ValueError, match=r"\(8, 8, 3\)"):
+        vae.log_likelihood(np.zeros((1, 8, 8, 3), "float32"), k=2)
+    with pytest.raises(ValueError, match=r"\(4, 4, 1\)"):
+        vae.elbo(np.zeros((1, 4, 4, 1), "float32"))
+    with pytest.raises(ValueError, match="likelihood"):
+        VAE(SHAPE, 2, likelihood="poisson")
+    with pytest.raises(ValueError, match="binarize"):
+        VAE(SHAPE, 2, binarize="static")
+    with pytest.raises(ValueError, match="multiples of 4"):
+        VAE((10, 10, 1), 2)
+    with pytest.raises(ValueError):
+        VAE(SHAPE, 2, sigma=0.0)

@@ -1,0 +1,116 @@
+"""CLI for the vae, autoencoder and conditional GAN recipes: train, sample by label, reconstruct
+a user's images, and one-line errors (exit 2, nothing written) for input that does not fit."""
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, run_cli, snapshot
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--dataset", "digits", "--batch-size", "64", "--quiet", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    run_cli(
+        "train", "vae", *TINY, "--latent-dim", "2", "--ll-images", "10", "--out", out, check=True
+    )
+    run_cli("train", "wgan-gp", *TINY, "--subset", "128", "--n-critic", "1", "--conditional",
+            "--out", out, check=True)  # fmt: skip
+    run_cli("train", "autoencoder", *TINY, "--noise", "gaussian", "--out", out, check=True)
+    return {p.name.rsplit("-", 2)[0]: p for p in out.iterdir()}
+
+
+def test_runs_record_their_settings(runs):
+    vae = json.loads((runs["vae"] / "config.json").read_text())
+    assert vae["recipe"] == "vae" and vae["latent_dim"] == 2 and vae["binarize"] == "dynamic"
+    wgan = json.loads((runs["wgan-gp"] / "config.json").read_text())
+    assert wgan["conditional"] is True and wgan["n_critic"] == 1 and wgan["gp_weight"] == 10.0
+    summary = json.loads((runs["vae"] / "summary.json").read_text())
+    assert summary["nll_k"] == 200 and summary["nll_images"] == 10
+
+
+def test_sample_by_label_and_from_latents(runs, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "sevens.png"
+    run_cli("sample", runs["wgan-gp"], "--label", "7", "--n", "8", "--out", out, check=True)
+    assert Image.open(out).size[0] > 0
+    np.save(tmp_path / "z.npy", np.zeros((3, 2), "float32"))
+    out = tmp_path / "decoded.png"
+    run_cli("sample", runs["vae"], "--latents", tmp_path / "z.npy", "--out", out, check=True)
+    assert Image.open(out).size[0] > 0
+
+
+def test_reconstruct_user_images(runs, tmp_path):
+    from PIL import Image
+
+    np.save(tmp_path / "mine.npy", np.random.default_rng(0).integers(0, 256, (5, 8, 8), "uint8"))
+    out = tmp_path / "recon.png"
+    run_cli("sample", runs["autoencoder"], "--images", tmp_path / "mine.npy", "--out", out,
+            check=True)  # fmt: skip
+    # input | noisy | output rows of the 5 images (8x8, 2 px padding, scaled x2)
+    assert Image.open(out).size == (2 * (5 * 10 + 2), 2 * (3 * 10 + 2))
+
+
+@pytest.mark.parametrize(
+    "recipe, args, fragments",
+    [
+        ("vae", ["--label", "3"], ["--label", "unconditional"]),
+        ("autoencoder", ["--label", "3"], ["--label"]),
+        ("wgan-gp", ["--label", "12"], ["--label", "0..9"]),
+        ("vae", ["--latents", "{z3}"], ["(4, 3)", "(n, 2)"]),
+        ("wgan-gp", ["--latents", "{z3}"], ["(4, 3)", "(n, 64)"]),
+        ("vae", ["--images", "{rgb}"], ["(32, 32, 3)", "(8, 8, 1)"]),
+        ("autoencoder", ["--images", "{rgb}"], ["(32, 32, 3)", "(8, 8, 1)"]),
+        ("wgan-gp", ["--images", "{ok}"], ["--images"]),
+        ("vae", ["--images", "{missing}"], ["does not exist"]),
+        ("vae", ["--images", "{text}"], ["not a numpy"]),
+    ],
+)
+def test_sample_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, recipe, args, fragments):
+    files = {
+        "z3": tmp_path / "z3.npy",
+        "rgb": tmp_path / "rgb.npy",
+        "ok": tmp_path / "ok.npy",
+        "missing": tmp_path / "nope.npy",
+        "text": tmp_path / "text.npy",
+    }
+    np.save(files["z3"], np.zeros((4, 3), "float32"))
+    np.save(files["rgb"], np.zeros((4, 32, 32, 3), "float32"))
+    np.save(files["ok"], np.zeros((4, 8, 8, 1), "float32"))
+    files["text"].write_text("not numpy")
+    args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    before = snapshot(runs[recipe])
+    proc = run_cli("sample", runs[recipe], *args, "--out", tmp_path / "x.png")
+    assert_one_line_error(proc, *fragments)
+    assert snapshot(runs[recipe]) == before and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "vae", "--n-critic", "3"], ["--n-critic", "vae"]),
+        (["train", "dcgan", "--noise", "gaussian"], ["--noise", "dcgan"]),
+        (["train", "vae", "--likelihood", "gaussian"], ["--binarize none"]),
+        (["train", "autoencoder", "--noise", "masking", "--noise-amount", "1.5"], ["amount"]),
+        (["train", "vae", "--beta", "-1"], ["--beta"]),
+    ],
+)
+def test_train_bad_options(tmp_path, args, fragments):
+    out = tmp_path / "o"
+    assert_one_line_error(run_cli(*args, "--out", out), *fragments)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_evaluate_vae_reports_elbo_and_nll(runs):
+    proc = run_cli("evaluate", runs["vae"], "--ll-images", "8", "--k", "20", check=True)
+    assert "ELBO" in proc.stdout and "NLL" in proc.stdout
+    result = json.loads((runs["vae"] / "evaluation.json").read_text())["likelihood-last"]
+    assert result["nll_k"] == 20 and result["nll_images"] == 8
+    assert -result["nll"] >= result["test_elbo"] - 5  # log p(x) >= ELBO, up to noise
+    assert_one_line_error(run_cli("evaluate", runs["wgan-gp"], "--k", "5"), "--k", "vae")
