@@ -46,6 +46,8 @@ lint: install-dev
 
 benchmark: install-dev
 	$(BIN)/python benchmarks/dcgan_step.py --with-native
+	$(BIN)/python benchmarks/vae_step.py
+	$(BIN)/python benchmarks/wgan_gp_step.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,7 +2,7 @@
 
 Every configuration runs in its own subprocess (the Keras backend is fixed per process) on the
 same random 28x28x1 images in [0, 1], batch 64 by default, with the model's defaults: generator
-``build_generator(64, base_channels=128, widths=(128, 64, 32))`` (Dense 7*7*128, Conv2DTranspose
+``build_generator(64, base_channels=128, widths=(64, 32, 32))`` (Dense 7*7*128, Conv2DTranspose
 4x4 with strides 2, 2, 1 + LeakyReLU(0.2), Conv2D 5x5 sigmoid), critic ``build_critic`` (Conv2D
 4x4 stride 2 with 64 and 128 filters + LeakyReLU(0.2), Dense 1), n_critic 5, gp_weight 10,
 Adam(2e-4, beta_1=0.5, beta_2=0.9) for both. The plain PyTorch reference is the same
@@ -114,11 +114,11 @@ def build_torch_networks():
     generator = nn.Sequential(
         nn.Linear(LATENT, (h // 4) * (w // 4) * 128),
         nn.Unflatten(1, (128, h // 4, w // 4)),
-        nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1),
-        nn.LeakyReLU(0.2),
         nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
         nn.LeakyReLU(0.2),
-        nn.ConvTranspose2d(64, 32, 4, stride=1, padding=1),  # 29x29
+        nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+        nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(32, 32, 4, stride=1, padding=1),  # 29x29
         Crop(),  # -> 28x28, Keras's "same"
         nn.LeakyReLU(0.2),
         nn.Conv2d(32, c, 5, padding=2),
