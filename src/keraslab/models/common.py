@@ -9,10 +9,11 @@ from keras import ops
 def check_images(x, image_shape) -> np.ndarray:
     """``x`` as float32 numpy, or ValueError (one line) unless it is a batch of ``image_shape``."""
     x = np.asarray(x)
-    shape = tuple(x.shape[1:])
+    shape = tuple(x.shape[1:]) if x.ndim == 4 else tuple(x.shape)
     if x.ndim != 4 or shape != tuple(image_shape):
+        what = "images of shape" if x.ndim == 4 else f"a {x.ndim}-D array of shape"
         raise ValueError(
-            f"images of shape {shape} do not fit this model, which was built for "
+            f"{what} {shape} do not fit this model, which was built for "
             f"{tuple(image_shape)} images (height, width, channels)."
         )
     return x.astype("float32")

@@ -39,6 +39,8 @@ def gaussian_kl(mean, log_var, prior_mean=0.0, prior_log_var=0.0):
     Example:
         >>> gaussian_kl(ops.zeros((2, 8)), ops.zeros((2, 8)))   # [0., 0.]
     """
+    prior_mean = ops.cast(prior_mean, mean.dtype)
+    prior_log_var = ops.cast(prior_log_var, log_var.dtype)
     var_ratio = ops.exp(log_var - prior_log_var)
     diff2 = ops.square(mean - prior_mean) / ops.exp(prior_log_var)
     return 0.5 * ops.sum(var_ratio + diff2 - 1.0 - (log_var - prior_log_var), axis=-1)
