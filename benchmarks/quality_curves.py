@@ -1,7 +1,7 @@
 """Curves of a metric against epochs for finished or interrupted runs (reads metrics.jsonl).
 
-    python benchmarks/quality_curves.py runs/vae-... --key test_elbo --out docs/vae_test_elbo.png
-    python benchmarks/quality_curves.py runs/wgan-gp-... --key fid --out docs/wgan_gp_fid.png
+python benchmarks/quality_curves.py runs/vae-... --key test_elbo --out docs/vae_test_elbo.png
+python benchmarks/quality_curves.py runs/wgan-gp-... --key fid --out docs/wgan_gp_fid.png
 """
 
 from __future__ import annotations

@@ -84,9 +84,7 @@ class PhasedModel(keras.Model):
     def compile_from_config(self, config):
         """Re-compile after ``keras.saving.load_model`` (then the saved optimizer state loads)."""
         self.compile(
-            optimizers={
-                k: keras.optimizers.deserialize(v) for k, v in config["optimizers"].items()
-            }
+            optimizers={k: keras.optimizers.deserialize(v) for k, v in config["optimizers"].items()}
         )
 
     @property
