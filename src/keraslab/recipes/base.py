@@ -191,7 +191,9 @@ class ImageRecipe:
         return [FIDMonitor(extractor, real, n=config.fid_samples, key="fid")]
 
     def picture_callbacks(self, run: Run, config, model, data: Data) -> list:
-        return [ImageGrid(run.samples, n=config.grid, seed=config.seed)]
+        classes = getattr(model, "num_classes", None)
+        n = 10 * classes if classes else config.grid  # conditional: one class per column
+        return [ImageGrid(run.samples, n=n, seed=config.seed)]
 
     def final_metrics(self, run: Run, config, model, data: Data, echo) -> dict:
         extractor = fast_extractor(config.dataset)
@@ -369,8 +371,6 @@ class ImageRecipe:
         **options,
     ) -> dict:
         """FID and KID of ``n`` generated images against the test split (evaluation.json)."""
-        from keraslab.metrics.reference import reference_features
-
         if options:
             flags = ", ".join("--" + k.replace("_", "-") for k in options)
             raise UserError(f"{flags}: only for vae runs, not {self.name!r}.")
@@ -379,6 +379,12 @@ class ImageRecipe:
         run = open_run(run_path)
         self.check_run(run)
         model, config = self.load_model(run, which)
+        return self.fid_evaluation(run, model, config, extractor, n, which, echo)
+
+    def fid_evaluation(self, run: Run, model, config, extractor, n, which, echo) -> dict:
+        """FID/KID of ``n`` samples of a loaded ``model`` vs the test split, saved in the run."""
+        from keraslab.metrics.reference import reference_features
+
         try:
             (_, _), (x_test, _) = load(config.dataset, "uint8")
         except DataSourceMissing as e:

@@ -53,12 +53,6 @@ class DCGANRecipe(ImageRecipe):
         )
         return model
 
-    def picture_callbacks(self, run, config, model, data):
-        from keraslab.callbacks import ImageGrid
-
-        n = 100 if config.conditional else config.grid  # conditional: one class per column
-        return [ImageGrid(run.samples, n=n, seed=config.seed)]
-
 
 RECIPE = DCGANRecipe()
 NAME = RECIPE.name

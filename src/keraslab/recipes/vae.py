@@ -194,7 +194,9 @@ class VAERecipe(ImageRecipe):
         if ll_images:
             result.update(self.nll(model, config, test[:ll_images], echo, k=kw.get("k")))
         if extractor != "classifier" or fast_extractor(config.dataset) is not None:
-            result.update(super().evaluate(run_path, extractor, n, which, echo))
+            if n < 2:
+                raise UserError(f"--n must be at least 2, got {n}.")
+            result.update(self.fid_evaluation(run, model, config, extractor, n, which, echo))
         self.save_evaluation(run, f"likelihood-{which}", result)
         return result
 

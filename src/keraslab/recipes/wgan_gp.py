@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import keras
 
-from keraslab.callbacks import ImageGrid
 from keraslab.data import get_dataset
 from keraslab.errors import UserError
 from keraslab.models import WGANGP
@@ -62,10 +61,6 @@ class WGANGPRecipe(ImageRecipe):
 
         model.compile(critic_optimizer=adam(), g_optimizer=adam())
         return model
-
-    def picture_callbacks(self, run, config, model, data):
-        n = 100 if config.conditional else config.grid  # conditional: one class per column
-        return [ImageGrid(run.samples, n=n, seed=config.seed)]
 
 
 RECIPE = WGANGPRecipe()
