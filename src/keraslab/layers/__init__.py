@@ -1,6 +1,34 @@
 """Reusable Keras layers (backend-agnostic; only keras and keras.ops)."""
 
+from keraslab.layers.attention import (
+    MultiHeadAttention,
+    causal_mask,
+    merge_masks,
+    padding_mask,
+    scaled_dot_product_attention,
+)
 from keraslab.layers.conv import Conv2DTranspose
+from keraslab.layers.positional import (
+    PositionEmbedding,
+    SinusoidalPositionalEncoding,
+    TokenAndPositionEmbedding,
+    sinusoidal_encoding,
+)
 from keraslab.layers.sampling import Sampling
+from keraslab.layers.transformer import TransformerDecoder, TransformerEncoder
 
-__all__ = ["Conv2DTranspose", "Sampling"]
+__all__ = [
+    "Conv2DTranspose",
+    "MultiHeadAttention",
+    "PositionEmbedding",
+    "Sampling",
+    "SinusoidalPositionalEncoding",
+    "TokenAndPositionEmbedding",
+    "TransformerDecoder",
+    "TransformerEncoder",
+    "causal_mask",
+    "merge_masks",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "sinusoidal_encoding",
+]
