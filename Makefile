@@ -17,6 +17,10 @@ $(VENV)/.data: | $(BIN)/python
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist); \
 	  else echo "note: Fashion-MNIST not installed (sudo apt-get install -y dataset-fashion-mnist)"; fi; fi
+	@if [ ! -d /usr/share/sword/modules/texts/ztext/spaRV1909eb ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q sword-text-web sword-text-sparv || (apt-get update -q && apt-get install -y -q sword-text-web sword-text-sparv); \
+	  else echo "note: Bible texts not installed (sudo apt-get install -y sword-text-web sword-text-sparv)"; fi; fi
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python

@@ -1,5 +1,5 @@
-"""``keraslab`` command line: train | sample | evaluate | list (recipes: dcgan, wgan-gp, vae,
-autoencoder).
+"""``keraslab`` command line: train | sample | translate | evaluate | list (recipes: dcgan,
+wgan-gp, vae, autoencoder, translator).
 
 Keras is imported only after the backend is chosen (``--backend``, else the run's backend, else
 ``KERAS_BACKEND``, else keraslab's measured default). User mistakes print one line and exit 2.
@@ -71,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--noise-amount", type=float, help="autoencoder: noise std or fraction (0.3)")
     r.add_argument("--loss", choices=("bce", "mse"), help="autoencoder (bce)")
+    r.add_argument(
+        "--pairs", metavar="FILE.tsv", help="translator: your english<TAB>spanish pairs file"
+    )
+    r.add_argument("--vocab-size", type=_positive_int, help="translator: BPE subwords (8000)")
+    r.add_argument("--max-tokens", type=_positive_int, help="translator: longest sentence (96)")
+    r.add_argument("--layers", type=_positive_int, help="translator: encoder/decoder blocks (2)")
+    r.add_argument("--embedding-dim", type=_positive_int, help="translator: model width (256)")
+    r.add_argument("--num-heads", type=_positive_int, help="translator: attention heads (8)")
+    r.add_argument("--intermediate-dim", type=_positive_int, help="translator: FFN width (1024)")
+    r.add_argument("--dropout", type=float, help="translator (0.1)")
+    r.add_argument("--norm", choices=("pre", "post"), help="translator: block norm (pre)")
+    r.add_argument("--positions", choices=("learned", "sinusoidal"), help="translator (learned)")
+    r.add_argument("--warmup-steps", type=_positive_int, help="translator: LR warm-up (800)")
+    r.add_argument(
+        "--val-sentences", type=int, help="translator: verses scored after each epoch (200)"
+    )
     t.add_argument("--backend", choices=BACKENDS)
     t.add_argument("--out", default="runs", help="folder of run directories (default runs/)")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
@@ -90,21 +106,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--backend", choices=BACKENDS)
 
-    e = sub.add_parser("evaluate", help="FID and KID of a run against the test split")
+    tr = sub.add_parser("translate", help="translate English text with a translator run")
+    tr.add_argument("run")
+    tr.add_argument(
+        "text", nargs="*", help="sentences to translate (none, or -, reads lines from stdin)"
+    )
+    tr.add_argument("--method", choices=("greedy", "beam"), default="greedy")
+    tr.add_argument("--beam-width", type=_positive_int, default=4)
+    tr.add_argument("--length-penalty", type=float, default=0.6, help="beam: GNMT alpha (0.6)")
+    tr.add_argument("--no-cache", action="store_true", help="decode without the key/value cache")
+    tr.add_argument(
+        "--truncate",
+        action="store_true",
+        help="cut sentences longer than the model's maximum (with a warning) instead of failing",
+    )
+    tr.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    tr.add_argument("--backend", choices=BACKENDS)
+
+    e = sub.add_parser(
+        "evaluate", help="FID/KID (image runs) or BLEU/chrF (translator runs) on the test split"
+    )
     e.add_argument("run")
     e.add_argument(
         "--extractor",
         choices=("classifier", "inception"),
-        default="classifier",
         help="feature network: keraslab's fast domain classifier (default) or the "
         "standard InceptionV3 (published-comparable; ~8 images/s on 2 CPU cores)",
     )
     e.add_argument(
-        "--n", type=_positive_int, default=10000, help="generated images (default 10000)"
+        "--n",
+        type=_positive_int,
+        help="generated images (default 10000); translator: test sentences (default all)",
     )
     e.add_argument("--checkpoint", choices=("last", "best"), default="last")
     e.add_argument("--k", type=_positive_int, help="vae: importance samples per image (200)")
     e.add_argument("--ll-images", type=_positive_int, help="vae: test images for the NLL (1000)")
+    e.add_argument("--method", choices=("greedy", "beam"), help="translator (greedy)")
+    e.add_argument("--beam-width", type=_positive_int, help="translator: beams (4)")
+    e.add_argument("--length-penalty", type=float, help="translator: beam GNMT alpha (0.6)")
     e.add_argument("--backend", choices=BACKENDS)
 
     sub.add_parser("list", help="recipes and datasets (and which datasets are installed)")
@@ -175,7 +214,9 @@ def _cmd_train(args) -> None:
     for key in ("epochs", "batch_size", "subset", "learning_rate", "beta_1", "latent_dim", "seed"):
         value = getattr(args, key)
         if value is not None:
-            setattr(config, key, value)
+            given[key] = value
+    if given.get("pairs"):
+        given["pairs"] = os.path.abspath(os.path.expanduser(given["pairs"]))
     for key, value in given.items():
         if not hasattr(config, key):
             flag = "--" + key.replace("_", "-")
@@ -204,6 +245,18 @@ RECIPE_OPTIONS = (
     "noise",
     "noise_amount",
     "loss",
+    "pairs",
+    "vocab_size",
+    "max_tokens",
+    "layers",
+    "embedding_dim",
+    "num_heads",
+    "intermediate_dim",
+    "dropout",
+    "norm",
+    "positions",
+    "warmup_steps",
+    "val_sentences",
 )
 
 
@@ -234,16 +287,78 @@ def _cmd_sample(args) -> None:
     print(path)
 
 
+def _given(args, names) -> dict:
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+
+def _flags(options) -> str:
+    return ", ".join("--" + k.replace("_", "-") for k in options)
+
+
 def _cmd_evaluate(args) -> None:
     name = _run_backend(args.run, args.backend)
     from keraslab.recipes import load_recipe
 
     recipe = load_recipe(name)
-    options = {k: v for k, v in (("k", args.k), ("ll_images", args.ll_images)) if v is not None}
-    r = recipe.evaluate(
-        args.run, extractor=args.extractor, n=args.n, which=args.checkpoint, **options
-    )
+    image_options = _given(args, ("extractor", "k", "ll_images"))
+    text_options = _given(args, ("method", "beam_width", "length_penalty"))
+    if name == "translator":
+        if image_options:
+            raise UserError(f"{_flags(image_options)}: only for image runs, not translator runs.")
+        r = recipe.evaluate(args.run, n=args.n, which=args.checkpoint, **text_options)
+    else:
+        if text_options:
+            raise UserError(f"{_flags(text_options)}: only for translator runs, not {name!r}.")
+        extractor = image_options.pop("extractor", "classifier")
+        r = recipe.evaluate(
+            args.run,
+            extractor=extractor,
+            n=args.n or 10000,
+            which=args.checkpoint,
+            **image_options,
+        )
     print(recipe.format_evaluation(r))
+
+
+def _cmd_translate(args) -> None:
+    from keraslab.runs import open_run
+
+    run = open_run(args.run)  # one-line errors before Keras loads
+    if run.recipe != "translator":
+        raise UserError(
+            f"{run.path} is a {run.recipe!r} run, not a translator: "
+            "train one with `keraslab train translator`."
+        )
+    if args.text and args.text != ["-"]:
+        sentences = list(args.text)
+    else:
+        if sys.stdin.isatty():
+            print(
+                "reading English sentences from stdin, one per line (Ctrl-D ends) ...",
+                file=sys.stderr,
+            )
+        sentences = [line.rstrip("\n") for line in sys.stdin]
+        sentences = [s for s in sentences if s.strip()]  # blank lines in a file are skipped
+        if not sentences:
+            raise UserError(
+                "no sentences on standard input: pipe in one English sentence per line."
+            )
+    _run_backend(args.run, args.backend)
+    from keraslab.recipes import load_recipe
+
+    out = load_recipe("translator").translate(
+        args.run,
+        sentences,
+        method=args.method,
+        beam_width=args.beam_width,
+        length_penalty=args.length_penalty,
+        use_cache=not args.no_cache,
+        truncate=args.truncate,
+        which=args.checkpoint,
+        warn=lambda m: print(f"keraslab: {m}", file=sys.stderr),
+    )
+    for line in out:
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_sample(args)
         elif args.command == "evaluate":
             _cmd_evaluate(args)
+        elif args.command == "translate":
+            _cmd_translate(args)
         return 0
     except UserError as e:
         print(f"keraslab: error: {e}", file=sys.stderr)

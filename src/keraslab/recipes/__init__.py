@@ -50,6 +50,13 @@ RECIPES: dict[str, RecipeInfo] = {
         ("mnist", "fashion_mnist", "digits"),
         "mnist",
     ),
+    "translator": RecipeInfo(
+        "translator",
+        "keraslab.recipes.translator",
+        "English->Spanish Transformer (BPE, greedy/beam search); BLEU and chrF on held-out books",
+        ("bible",),
+        "bible",
+    ),
 }
 
 

@@ -1,0 +1,193 @@
+"""Subword tokenisation (BPE, trained on your own text) and padded id batches.
+
+Built on the ``tokenizers`` package (Rust; no TensorFlow needed on the JAX and PyTorch
+backends). Text is NFKC-normalised, split at spaces (kept as ``▁`` so decoding restores them)
+and at punctuation, then BPE-merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from keraslab.io import atomic_path
+
+PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
+SPECIAL_TOKENS = (PAD, UNK, START, END)  # ids 0, 1, 2, 3
+
+
+class SubwordTokenizer:
+    """A byte-pair-encoding tokenizer with ``[PAD]=0, [UNK]=1, [START]=2, [END]=3``.
+
+    Args:
+        tokenizer: a ``tokenizers.Tokenizer`` (use :meth:`train` or :meth:`load`).
+
+    Example:
+        >>> tok = SubwordTokenizer.train(english + spanish, vocabulary_size=8000)
+        >>> ids = tok.encode("In the beginning was the Word.")
+        >>> tok.decode(ids)
+        'In the beginning was the Word.'
+        >>> tok.save("tokenizer.json")
+    """
+
+    pad_id, unk_id, start_id, end_id = 0, 1, 2, 3
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        for i, token in enumerate(SPECIAL_TOKENS):
+            if tokenizer.token_to_id(token) != i:
+                raise ValueError(f"tokenizer must map {token} to id {i}.")
+
+    @classmethod
+    def train(
+        cls, texts: Iterable[str], vocabulary_size: int = 8000, min_frequency: int = 2
+    ) -> SubwordTokenizer:
+        """Learn BPE merges from ``texts`` (e.g. both sides of the training pairs)."""
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        tok.normalizer = normalizers.NFKC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
+        )
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocabulary_size,
+            min_frequency=min_frequency,
+            special_tokens=list(SPECIAL_TOKENS),
+            show_progress=False,
+        )
+        tok.train_from_iterator(texts, trainer)
+        return cls(tok)
+
+    @classmethod
+    def load(cls, path) -> SubwordTokenizer:
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)))
+
+    def save(self, path) -> Path:
+        with atomic_path(path) as tmp:
+            self.tokenizer.save(str(tmp))
+        return Path(path)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``, stopping at ``[END]`` and dropping the other special tokens."""
+        kept = []
+        for i in ids:
+            i = int(i)
+            if i == self.end_id:
+                break
+            if i > self.end_id:
+                kept.append(i)
+        return self.tokenizer.decode(kept)
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], length: int | None = None, pad_id: int = 0):
+    """``(n, length)`` int32 array, right-padded with ``pad_id`` (length: the longest)."""
+    length = max((len(s) for s in sequences), default=0) if length is None else length
+    out = np.full((len(sequences), length), pad_id, dtype="int32")
+    for i, s in enumerate(sequences):
+        s = list(s)[:length]
+        out[i, : len(s)] = s
+    return out
+
+
+def _batches_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class TranslationBatches(_batches_base()):
+    """Length-bucketed teacher-forcing batches: ``((source, target_in), target_out)``.
+
+    ``target_in`` is ``[START] y1 .. yn`` and ``target_out`` is ``y1 .. yn [END]``. Each epoch the
+    pairs are shuffled, sorted by length within chunks of ``chunk`` batches (so a batch holds
+    sentences of similar length and little padding), and the batch order is shuffled. Every batch
+    is padded to a multiple of ``multiple`` tokens (few distinct shapes: few JAX compilations).
+
+    Args:
+        source: list of id lists.
+        target: list of id lists (without ``[START]``/``[END]``).
+        batch_size: int.
+        start_id, end_id, pad_id: int.
+        seed: int. Shuffling seed (epoch ``e`` uses ``seed + e``).
+        shuffle: bool. False: keep the given order (for evaluation).
+
+    Example:
+        >>> batches = TranslationBatches(src_ids, tgt_ids, 64, tok.start_id, tok.end_id)
+        >>> model.fit(batches, epochs=10)
+    """
+
+    def __init__(
+        self,
+        source,
+        target,
+        batch_size: int,
+        start_id: int = 2,
+        end_id: int = 3,
+        pad_id: int = 0,
+        seed: int = 0,
+        shuffle: bool = True,
+        multiple: int = 16,
+        chunk: int = 50,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if len(source) != len(target) or not source:
+            raise ValueError("source and target must be equally long lists of sentences.")
+        self.source, self.target = list(source), list(target)
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.start_id, self.end_id, self.pad_id = start_id, end_id, pad_id
+        self.multiple, self.chunk = multiple, chunk
+        self.epoch = 0
+        self._plan()
+
+    def _plan(self):
+        n = len(self.source)
+        if not self.shuffle:
+            order = np.arange(n)
+            self.batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+            return
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(n)
+        lengths = np.array([max(len(s), len(t) + 1) for s, t in zip(self.source, self.target)])
+        span = self.batch_size * self.chunk
+        batches = []
+        for i in range(0, n, span):
+            part = order[i : i + span]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            batches += [part[j : j + self.batch_size] for j in range(0, len(part), self.batch_size)]
+        self.batches = [batches[i] for i in rng.permutation(len(batches))]
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        rows = self.batches[index]
+        src = [self.source[i] for i in rows]
+        tgt_in = [[self.start_id, *self.target[i]] for i in rows]
+        tgt_out = [[*self.target[i], self.end_id] for i in rows]
+        longest = max(max(len(s) for s in src), max(len(t) for t in tgt_in))
+        length = -(-longest // self.multiple) * self.multiple
+        return (
+            (pad_batch(src, length, self.pad_id), pad_batch(tgt_in, length, self.pad_id)),
+            pad_batch(tgt_out, length, self.pad_id),
+        )
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._plan()
