@@ -8,9 +8,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd=None, env=None, timeout=600, check=False):
-    """Run ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed per process)."""
+def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None):
+    """Run ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed per process);
+    ``input`` is its standard input (default: empty)."""
     full_env = cli_env(env)
+    stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     proc = subprocess.run(
         [sys.executable, "-m", "keraslab.cli", *map(str, args)],
         cwd=cwd,
@@ -18,6 +20,7 @@ def run_cli(*args, cwd=None, env=None, timeout=600, check=False):
         capture_output=True,
         text=True,
         timeout=timeout,
+        **stdin,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"keraslab {' '.join(map(str, args))} failed:\n{proc.stderr[-3000:]}")
@@ -51,3 +54,38 @@ def assert_one_line_error(proc, *fragments):
     assert lines[0].startswith("keraslab: error: "), err
     for f in fragments:
         assert f.lower() in lines[0].lower(), (f, lines[0])
+
+
+# ---- a tiny synthetic English->Spanish language (adjectives move after the noun) ------------
+_NOUNS = {"dog": "perro", "cat": "gato", "horse": "caballo", "bird": "pájaro", "boy": "niño",
+          "book": "libro", "tree": "árbol", "king": "rey"}  # fmt: skip
+_ADJS = {"red": "rojo", "big": "grande", "small": "pequeño", "black": "negro", "old": "viejo"}
+_VERBS = {"sees": "ve", "eats": "come", "has": "tiene", "wants": "quiere", "finds": "encuentra"}
+
+
+def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` (english, spanish) sentence pairs of a toy grammar: "the big dog sees the cat ." ->
+    "el perro grande ve el gato ." Word-for-word except that adjectives follow their noun."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def phrase():
+        noun = str(rng.choice(list(_NOUNS)))
+        if rng.random() < 0.5:
+            adj = str(rng.choice(list(_ADJS)))
+            return f"the {adj} {noun}", f"el {_NOUNS[noun]} {_ADJS[adj]}"
+        return f"the {noun}", f"el {_NOUNS[noun]}"
+
+    pairs = []
+    for _ in range(n):
+        (s_en, s_es), (o_en, o_es) = phrase(), phrase()
+        verb = str(rng.choice(list(_VERBS)))
+        pairs.append((f"{s_en} {verb} {o_en} .", f"{s_es} {_VERBS[verb]} {o_es} ."))
+    return pairs
+
+
+def write_pairs(path, pairs) -> Path:
+    path = Path(path)
+    path.write_text("".join(f"{en}\t{es}\n" for en, es in pairs), encoding="utf-8")
+    return path

@@ -364,7 +364,15 @@ def _cmd_translate(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # `translate RUN --method beam "text"`: argparse leaves text after a flag unparsed.
+            if args.command == "translate" and not any(
+                e.startswith("-") and e != "-" for e in extra
+            ):
+                args.text = [*args.text, *extra]
+            else:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:
             parser.print_help()
             return EXIT_USER_ERROR
