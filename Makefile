@@ -52,6 +52,7 @@ benchmark: install-dev
 	$(BIN)/python benchmarks/dcgan_step.py --with-native
 	$(BIN)/python benchmarks/vae_step.py
 	$(BIN)/python benchmarks/wgan_gp_step.py
+	$(BIN)/python benchmarks/translator_step.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -161,10 +161,10 @@ def test_decoder_is_causal_and_cache_matches(norm_first):
     np.testing.assert_allclose(after[:, : t + 1], full[:, : t + 1], atol=1e-5)
     assert np.abs(after[:, t + 1 :] - full[:, t + 1 :]).max() > 1e-3  # later positions do change
     # one token at a time through the cache = the full causal pass
-    cache = dec.initial_cache(context)
+    cache = dec.initial_cache(x.shape[1] + 3, context)  # spare slots stay masked
     steps = []
     for i in range(x.shape[1]):
-        y, cache = dec(x[:, i : i + 1], context_mask=src_mask, cache=cache)
+        y, cache = dec(x[:, i : i + 1], context_mask=src_mask, cache=cache, cache_index=i)
         steps.append(np_(y))
     np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
 

@@ -109,9 +109,12 @@ class MultiHeadAttention(keras.layers.Layer):
         value_mask: ``(batch, key_length)``, ``False`` at padding keys.
         use_causal_mask: bool. Query ``i`` sees keys ``<= i`` (offset by the cache length).
         return_attention_scores: bool. Also return weights ``(batch, heads, q_len, k_len)``.
-        cache: ``(k, v)`` of earlier positions, each ``(batch, heads, length, head_dim)``, or
-            ``None``. When given (self-attention), the new keys/values are appended and the
-            call returns ``(output, new_cache)``; start with :meth:`empty_cache`.
+        cache: ``(k, v)`` buffers, each ``(batch, heads, max_length, head_dim)``, from
+            :meth:`empty_cache`, or ``None``. When given (self-attention), the new keys/values
+            are written at ``cache_index`` and the call returns ``(output, new_cache)``; slots
+            after the last written position are masked. Fixed-size buffers keep every decoding
+            step the same shape (one compilation on JAX) and its cost independent of the step.
+        cache_index: int or scalar tensor. Position of the first query in the cache.
         training: bool.
 
     Example:
@@ -174,11 +177,11 @@ class MultiHeadAttention(keras.layers.Layer):
         v = self._split_heads(self.value_dense(value), self.value_dim)
         return k, v
 
-    def empty_cache(self, batch_size: int, dtype="float32"):
-        """A cache with no positions yet, for ``call(..., cache=...)``."""
+    def empty_cache(self, batch_size: int, max_length: int, dtype="float32"):
+        """Zero key/value buffers for ``max_length`` positions, for ``call(..., cache=...)``."""
         return (
-            ops.zeros((batch_size, self.num_heads, 0, self.key_dim), dtype=dtype),
-            ops.zeros((batch_size, self.num_heads, 0, self.value_dim), dtype=dtype),
+            ops.zeros((batch_size, self.num_heads, max_length, self.key_dim), dtype=dtype),
+            ops.zeros((batch_size, self.num_heads, max_length, self.value_dim), dtype=dtype),
         )
 
     def attend(self, query, k, v, mask=None, return_attention_scores=False, training=None):
@@ -204,21 +207,25 @@ class MultiHeadAttention(keras.layers.Layer):
         use_causal_mask=False,
         return_attention_scores=False,
         cache=None,
+        cache_index=None,
         training=None,
     ):
         value = query if value is None else value
         start = 0
+        q_len = ops.shape(query)[1]
+        mask = attention_mask
         if cache is not None:
             if value is not query or key is not None:
                 raise ValueError("cache= is for self-attention: call mha(x, cache=...).")
             k_new, v_new = self.project_key_value(query)
-            start = ops.shape(cache[0])[2]
-            k = ops.concatenate([cache[0], k_new], axis=2)
-            v = ops.concatenate([cache[1], v_new], axis=2)
+            start = 0 if cache_index is None else cache_index
+            k = ops.slice_update(cache[0], (0, 0, start, 0), k_new)
+            v = ops.slice_update(cache[1], (0, 0, start, 0), v_new)
+            filled = ops.less(ops.arange(ops.shape(k)[2]), start + q_len)  # written slots only
+            mask = merge_masks(mask, filled[None, None, :])
         else:
             k, v = self.project_key_value(value, key)
-        q_len, k_len = ops.shape(query)[1], ops.shape(k)[2]
-        mask = attention_mask
+        k_len = ops.shape(k)[2]
         if value_mask is not None:
             mask = merge_masks(mask, ops.expand_dims(value_mask, 1))
         if use_causal_mask:

@@ -86,16 +86,15 @@ class PositionEmbedding(keras.layers.Layer):
     def call(self, inputs, start=0):
         shape = ops.shape(inputs)
         length = shape[-2]
-        table = ops.convert_to_tensor(self.position_embeddings)
         if isinstance(start, int) and isinstance(length, int):
             if start + length > self.sequence_length:
                 raise ValueError(
                     f"positions up to {start + length} but sequence_length is "
                     f"{self.sequence_length}."
                 )
-            rows = table[start : start + length]
-        else:
-            rows = ops.take(table, ops.arange(length) + start, axis=0)
+        # A gather, not a slice: the start may change (decoding) without changing any shape.
+        table = ops.convert_to_tensor(self.position_embeddings)
+        rows = ops.take(table, ops.arange(length) + start, axis=0)
         return ops.broadcast_to(rows, shape)
 
     def compute_output_shape(self, input_shape):

@@ -139,12 +139,13 @@ class TransformerDecoder(_Block):
         padding_mask: ``(batch, target_length)``, ``True`` at real target tokens.
         context_mask: ``(batch, source_length)``, ``True`` at real source tokens.
         cache: ``dict`` from :meth:`initial_cache` (or a previous call), or ``None``.
+        cache_index: int. Position of ``x``'s first token (the number of tokens already cached).
 
     Example:
         >>> dec = TransformerDecoder(num_heads=8, intermediate_dim=1024)
         >>> y = dec(x, context=h, context_mask=src_ids != 0)        # teacher forcing
-        >>> cache = dec.initial_cache(h)
-        >>> y_t, cache = dec(x_t, context_mask=src_mask, cache=cache)  # one step
+        >>> cache = dec.initial_cache(max_length=64, context=h)
+        >>> y_t, cache = dec(x_t, context_mask=src_mask, cache=cache, cache_index=t)  # step t
     """
 
     def __init__(self, num_heads, intermediate_dim, cross_attention: bool = True, **kwargs):
@@ -175,12 +176,13 @@ class TransformerDecoder(_Block):
         self.ffn_norm.build(input_shape)
         self.built = True
 
-    def initial_cache(self, context=None, batch_size=None):
-        """Empty self-attention cache plus the cross-attention keys/values of ``context``."""
+    def initial_cache(self, max_length: int, context=None, batch_size=None):
+        """Empty self-attention buffers for ``max_length`` positions, plus the cross-attention
+        keys/values of ``context`` (computed once per source)."""
         if batch_size is None:
             batch_size = ops.shape(context)[0]
         dtype = self.compute_dtype
-        cache = {"self": self.self_attention.empty_cache(batch_size, dtype)}
+        cache = {"self": self.self_attention.empty_cache(batch_size, max_length, dtype)}
         if self.cross_attention:
             if context is None:
                 raise ValueError("this decoder attends to an encoder output: pass context.")
@@ -194,6 +196,7 @@ class TransformerDecoder(_Block):
         padding_mask=None,
         context_mask=None,
         cache=None,
+        cache_index=None,
         training=None,
     ):
         new_cache = None if cache is None else dict(cache)
@@ -205,7 +208,11 @@ class TransformerDecoder(_Block):
                     h, attention_mask=mask, use_causal_mask=True, training=training
                 )
             out, new_cache["self"] = self.self_attention(
-                h, use_causal_mask=True, cache=cache["self"], training=training
+                h,
+                use_causal_mask=True,
+                cache=cache["self"],
+                cache_index=cache_index,
+                training=training,
             )
             return out
 

@@ -227,7 +227,7 @@ class Translator(PhasedModel):
             x = self._embed(tokens[:, -1:], self.target_positions, start=t)
             new = []
             for block, cache in zip(self.decoder_blocks, caches):
-                x, cache = block(x, context_mask=mask_box[0], cache=cache)
+                x, cache = block(x, context_mask=mask_box[0], cache=cache, cache_index=t)
                 new.append(cache)
             logits = self._logits(x)[:, 0]
             return ops.convert_to_numpy(ops.log_softmax(logits, axis=-1)), new
@@ -282,7 +282,9 @@ class Translator(PhasedModel):
             # Boxed in lists so a beam reorder can replace them in place.
             context_box, mask_box = [context], [mask]
             if use_cache:
-                state = [block.initial_cache(context) for block in self.decoder_blocks]
+                state = [
+                    block.initial_cache(max_length + 1, context) for block in self.decoder_blocks
+                ]
                 step = self._cached_step(mask_box)
             else:
                 state = None

@@ -1,0 +1,104 @@
+"""Translation speed: sentences/s of greedy and beam-4 decoding, with and without the key/value
+cache, for a trained translator run, on each Keras backend (one subprocess per backend).
+
+The sentences are the first ``--n`` English verses of the run's test split (John), translated in
+batches of ``--batch-size`` sorted by length, exactly as ``keraslab translate`` / ``evaluate`` do.
+A warm-up pass over the same sentences runs first (JAX compiles each new shape once). The script
+also checks that cached and uncached decoding produce identical translations.
+
+    python benchmarks/translator_decode.py --run runs/translator-...            # torch
+    python benchmarks/translator_decode.py --run RUN --backends jax,tensorflow,torch --n 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+MODES = [
+    ("greedy", True),
+    ("greedy", False),
+    ("beam", True),
+    ("beam", False),
+]
+
+
+def measure(args):
+    from keraslab.recipes.translator import load_data, load_model, translate_sentences
+    from keraslab.runs import open_run
+
+    run = open_run(args.run)
+    model, config, tokenizer = load_model(run, "last")
+    sentences = [en for en, _ in load_data(config).test[: args.n]]
+    results, outputs = [], {}
+    for method, cache in MODES:
+        kwargs = dict(method=method, beam_width=4, use_cache=cache, batch_size=args.batch_size)
+        translate_sentences(model, tokenizer, sentences[: args.batch_size], **kwargs)  # warm-up
+        t0 = time.perf_counter()
+        out, _ = translate_sentences(model, tokenizer, sentences, **kwargs)
+        seconds = time.perf_counter() - t0
+        outputs[(method, cache)] = out
+        tokens = sum(len(tokenizer.encode(o)) + 1 for o in out)
+        results.append(
+            {
+                "method": method,
+                "cache": cache,
+                "sentences_per_s": len(sentences) / seconds,
+                "output_tokens_per_s": tokens / seconds,
+                "seconds": seconds,
+            }
+        )
+    same = {m: outputs[(m, True)] == outputs[(m, False)] for m in ("greedy", "beam")}
+    return {"results": results, "cached_equals_uncached": same, "sentences": len(sentences)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="a translator run folder")
+    p.add_argument("--backends", default="torch")
+    p.add_argument("--n", type=int, default=64, help="test sentences (default 64)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        return
+    versions = {
+        m: importlib.metadata.version(m) for m in ("keras", "jax", "tensorflow-cpu", "torch")
+    }
+    print(
+        f"# translator decoding, {time.strftime('%Y-%m-%d')}, {platform.platform()}, "
+        f"{os.cpu_count()} CPUs; {versions}; run {args.run}; {args.n} John verses, "
+        f"batches of {args.batch_size}\n"
+    )
+    print("| backend | decoding | KV cache | sentences/s | output tokens/s | cache vs none |")
+    print("|---|---|---|---:|---:|---:|")
+    for backend in args.backends.split(","):
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        cmd = [sys.executable, __file__, "--run", args.run, "--n", str(args.n)]
+        cmd += ["--batch-size", str(args.batch_size), "--child", "1"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"| {backend} | failed: {proc.stderr.strip().splitlines()[-1]} |||||")
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        speed = {(x["method"], x["cache"]): x["sentences_per_s"] for x in r["results"]}
+        for x in r["results"]:
+            name = "greedy" if x["method"] == "greedy" else "beam 4"
+            ratio = speed[(x["method"], True)] / speed[(x["method"], False)]
+            print(
+                f"| {backend} | {name} | {'yes' if x['cache'] else 'no'} | "
+                f"{x['sentences_per_s']:.2f} | {x['output_tokens_per_s']:.1f} | "
+                f"{ratio:.2f}x |"
+            )
+        print(f"<!-- {backend}: cached == uncached outputs: {r['cached_equals_uncached']} -->")
+
+
+if __name__ == "__main__":
+    main()
