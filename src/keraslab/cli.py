@@ -172,6 +172,11 @@ def _cmd_list() -> None:
     for d in DATASETS.values():
         status = "installed" if d.locate() is not None else f"missing: {d.install}"
         print(f"  {d.name:<14} {d.description}  [{status}]")
+    from keraslab.data.translation import INSTALL, SPANISH_MODULE, SWORD_PATH
+
+    found = any(SWORD_PATH.glob(f"modules/texts/*/{SPANISH_MODULE}"))
+    status = "installed" if found else f"missing: {INSTALL}"
+    print(f"  {'bible':<14} English-Spanish verse pairs (WEB / Reina-Valera 1909)  [{status}]")
 
 
 def _cmd_train(args) -> None:

@@ -4,7 +4,16 @@ Only this package imports jax, tensorflow or torch (``tests/engine/test_imports.
 """
 
 from keraslab.engine.gradients import grad, no_grad
+from keraslab.engine.inference import compile_inference
 from keraslab.engine.model import PhasedModel
 from keraslab.engine.phases import Batch, Phase, PhaseOptimizers
 
-__all__ = ["Batch", "Phase", "PhaseOptimizers", "PhasedModel", "grad", "no_grad"]
+__all__ = [
+    "Batch",
+    "Phase",
+    "PhaseOptimizers",
+    "PhasedModel",
+    "compile_inference",
+    "grad",
+    "no_grad",
+]

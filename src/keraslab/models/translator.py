@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Phase, PhasedModel, no_grad
+from keraslab.engine import Phase, PhasedModel, compile_inference, no_grad
 from keraslab.layers import (
     PositionEmbedding,
     SinusoidalPositionalEncoding,
@@ -221,16 +221,27 @@ class Translator(PhasedModel):
         return float(ops.convert_to_numpy(loss)), float(ops.convert_to_numpy(acc))
 
     # ---- translation -------------------------------------------------------------------------
+    def _decode_one(self, last_token, position, source_mask, caches):
+        """Log-probabilities of the next token from the cached decoder state (one step)."""
+        x = self._embed(last_token, self.target_positions, start=position)
+        new = []
+        for block, cache in zip(self.decoder_blocks, caches):
+            x, cache = block(x, context_mask=source_mask, cache=cache, cache_index=position)
+            new.append(cache)
+        return ops.log_softmax(self._logits(x)[:, 0], axis=-1), new
+
     def _cached_step(self, mask_box):
+        if getattr(self, "_compiled_decode_one", None) is None:
+            object.__setattr__(
+                self, "_compiled_decode_one", compile_inference(self, self._decode_one)
+            )
+
         def step(tokens, caches):
-            t = tokens.shape[1] - 1
-            x = self._embed(tokens[:, -1:], self.target_positions, start=t)
-            new = []
-            for block, cache in zip(self.decoder_blocks, caches):
-                x, cache = block(x, context_mask=mask_box[0], cache=cache, cache_index=t)
-                new.append(cache)
-            logits = self._logits(x)[:, 0]
-            return ops.convert_to_numpy(ops.log_softmax(logits, axis=-1)), new
+            position = np.asarray(tokens.shape[1] - 1, "int32")  # an array: no recompilation
+            log_probs, caches = self._compiled_decode_one(
+                tokens[:, -1:], position, mask_box[0], caches
+            )
+            return ops.convert_to_numpy(log_probs), caches
 
         return step
 

@@ -188,7 +188,9 @@ def translate_sentences(
     out = [""] * len(ids)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        batch = pad_batch([ids[i] for i in rows], pad_id=tokenizer.pad_id)
+        longest = max(len(ids[i]) for i in rows)
+        length = min(-(-longest // 16) * 16, model.sequence_length)  # few shapes: few compiles
+        batch = pad_batch([ids[i] for i in rows], length, pad_id=tokenizer.pad_id)
         result = model.translate_ids(
             batch,
             method=method,
