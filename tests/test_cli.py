@@ -212,3 +212,15 @@ def test_evaluate_reports_fid_and_kid_with_the_extractor_named(finished_run, tmp
     assert list((tmp_path / "cache" / "features").glob("inception-digits-test-8.npz"))
     # digits has no shipped fast classifier: say so, in one line.
     assert_one_line_error(run_cli("evaluate", run, env=env), "no shipped classifier", "inception")
+
+
+def test_backend_resolution_order():
+    from keraslab.cli import DEFAULT_BACKEND, resolve_backend
+    from keraslab.recipes import recipe_info
+
+    jax_default = recipe_info("translator").default_backend
+    assert jax_default == "jax" and recipe_info("dcgan").default_backend is None
+    assert resolve_backend(None, jax_default, env={}) == "jax"
+    assert resolve_backend(None, None, env={}) == DEFAULT_BACKEND
+    assert resolve_backend(None, jax_default, env={"KERAS_BACKEND": "tensorflow"}) == "tensorflow"
+    assert resolve_backend("torch", jax_default, env={"KERAS_BACKEND": "tensorflow"}) == "torch"

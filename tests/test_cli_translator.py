@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 TINY = ["--epochs", "3", "--vocab-size", "200", "--layers", "1", "--embedding-dim", "32",
         "--num-heads", "2", "--intermediate-dim", "64", "--warmup-steps", "20",
         "--learning-rate", "0.005", "--val-sentences", "20", "--batch-size", "50",
-        "--max-tokens", "24", "--quiet"]  # fmt: skip
+        "--max-tokens", "24", "--quiet", "--backend", "torch"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def run(tmp_path_factory):
 def test_run_holds_config_tokenizer_checkpoints_samples_and_scores(run):
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"] == "translator" and config["pairs"].endswith("toy.tsv")
-    assert config["layers"] == 1 and config["backend"] == "torch"
+    assert config["layers"] == 1 and config["backend"] == "torch"  # --backend beats the default
     for name in (
         "tokenizer.json",
         "checkpoints/last.npz",

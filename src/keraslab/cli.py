@@ -150,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _set_backend(backend: str | None) -> str:
-    chosen = backend or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+def resolve_backend(backend: str | None, default: str | None = None, env=os.environ) -> str:
+    """--backend, else KERAS_BACKEND, else the recipe's measured default, else keraslab's."""
+    return backend or env.get("KERAS_BACKEND") or default or DEFAULT_BACKEND
+
+
+def _set_backend(backend: str | None, default: str | None = None) -> str:
+    chosen = resolve_backend(backend, default)
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") not in (None, chosen):
         raise UserError("the Keras backend is already loaded in this process.")
     os.environ["KERAS_BACKEND"] = chosen
@@ -211,7 +216,7 @@ def _cmd_train(args) -> None:
             f"unknown dataset {args.dataset!r} for {info.name}: choose one of {', '.join(info.datasets)}."
         )
     check_writable_dir(args.out)
-    _set_backend(args.backend)
+    _set_backend(args.backend, info.default_backend)
     from keraslab.recipes import load_recipe
 
     recipe = load_recipe(info.name)
