@@ -245,10 +245,19 @@ class Translator(PhasedModel):
 
         return step
 
+    def _decode_last(self, tokens, context, source_mask):
+        """Log-probabilities of the next token, re-reading the whole prefix (no cache)."""
+        return ops.log_softmax(self.decode(tokens, context, source_mask)[:, -1], axis=-1)
+
     def _full_step(self, context_box, mask_box):
+        if getattr(self, "_compiled_decode_last", None) is None:
+            object.__setattr__(
+                self, "_compiled_decode_last", compile_inference(self, self._decode_last)
+            )
+
         def step(tokens, state):
-            logits = self.decode(tokens, context_box[0], mask_box[0])[:, -1]
-            return ops.convert_to_numpy(ops.log_softmax(logits, axis=-1)), state
+            log_probs = self._compiled_decode_last(tokens, context_box[0], mask_box[0])
+            return ops.convert_to_numpy(log_probs), state
 
         return step
 
