@@ -218,8 +218,9 @@ def test_backend_resolution_order():
     from keraslab.cli import DEFAULT_BACKEND, resolve_backend
     from keraslab.recipes import recipe_info
 
-    jax_default = recipe_info("translator").default_backend
-    assert jax_default == "jax" and recipe_info("dcgan").default_backend is None
+    # No recipe overrides the default today (torch measured fastest for the translator too).
+    assert recipe_info("translator").default_backend is None
+    jax_default = "jax"  # what a recipe with a measured JAX advantage would declare
     assert resolve_backend(None, jax_default, env={}) == "jax"
     assert resolve_backend(None, None, env={}) == DEFAULT_BACKEND
     assert resolve_backend(None, jax_default, env={"KERAS_BACKEND": "tensorflow"}) == "tensorflow"

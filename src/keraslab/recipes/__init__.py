@@ -57,7 +57,6 @@ RECIPES: dict[str, RecipeInfo] = {
         "English->Spanish Transformer (BPE, greedy/beam search); BLEU and chrF on held-out books",
         ("bible",),
         "bible",
-        "jax",  # trains 1.8x faster than torch here (benchmarks/translator_step.py)
     ),
 }
 
