@@ -148,6 +148,28 @@ def open_run(path: str | os.PathLike) -> Run:
     return Run(path, config)
 
 
+def continue_run(run: Run, done: int, total: int, epochs: int | None, echo=print) -> None:
+    """Before resuming: check that ``run`` (``done`` epochs finished) has epochs left of
+    ``total``, remove what a killed process left, and record a new ``--epochs`` if one was given."""
+    if done >= total:
+        raise UserError(
+            f"{run.path} already has {done} of {total} epochs: pass --epochs N (> {done}) to train on."
+        )
+    run.clean_temporaries()
+    run.truncate_metrics(done)
+    if epochs is not None:
+        update_config(run, epochs=epochs)
+    echo(f"resuming {run.path} at epoch {done + 1} of {total}")
+
+
+def save_evaluation(run: Run, key: str, result: dict) -> None:
+    """Add ``result`` under ``key`` to the run's ``evaluation.json`` (earlier keys are kept)."""
+    path = run.path / "evaluation.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    previous[key] = result
+    write_json(path, previous)
+
+
 def update_config(run: Run, **changes) -> None:
     run.config.update(changes)
     write_json(run.path / "config.json", run.config)

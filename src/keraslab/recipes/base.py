@@ -5,7 +5,6 @@ and says how to build its model, what to log each epoch and what to report at th
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -18,7 +17,7 @@ from keraslab.checkpoint import CheckpointError, load_checkpoint
 from keraslab.data import DataSourceMissing, get_dataset, load
 from keraslab.errors import UserError
 from keraslab.io import save_image_grid, write_json
-from keraslab.runs import Run, new_run, open_run, update_config
+from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
 
 
 @dataclass
@@ -247,15 +246,7 @@ class ImageRecipe:
         except CheckpointError as e:
             raise UserError(str(e)) from None
         done = header["epoch"]
-        if done >= config.epochs:
-            raise UserError(
-                f"{run.path} already has {done} of {config.epochs} epochs: pass --epochs N (> {done}) to train on."
-            )
-        run.clean_temporaries()
-        run.truncate_metrics(done)
-        if epochs is not None:
-            update_config(run, epochs=epochs)
-        echo(f"resuming {run.path} at epoch {done + 1} of {config.epochs}")
+        continue_run(run, done, config.epochs, epochs, echo)
         return self._fit(
             run, config, model, data, done, verbose, echo, best=header["meta"].get("best")
         )
@@ -401,10 +392,7 @@ class ImageRecipe:
 
     @staticmethod
     def save_evaluation(run: Run, key: str, result: dict) -> None:
-        path = run.path / "evaluation.json"
-        previous = json.loads(path.read_text()) if path.is_file() else {}
-        previous[key] = result
-        write_json(path, previous)
+        save_evaluation(run, key, result)
 
     @staticmethod
     def format_evaluation(r: dict) -> str:

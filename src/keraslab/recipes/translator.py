@@ -8,7 +8,6 @@ A run holds, besides the usual ``config.json``, ``metrics.jsonl`` and ``checkpoi
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -26,7 +25,7 @@ from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.metrics.text import translation_scores
 from keraslab.models.translator import Translator, WarmupInverseSqrt
-from keraslab.runs import Run, new_run, open_run, update_config
+from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
 
 NAME = "translator"
 METHODS = ("greedy", "beam")
@@ -290,15 +289,7 @@ def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=prin
     data = load_data(config)
     model, tokenizer, header = _restore(run, config, "last")
     done = header["epoch"]
-    if done >= config.epochs:
-        raise UserError(
-            f"{run.path} already has {done} of {config.epochs} epochs: pass --epochs N (> {done}) to train on."
-        )
-    run.clean_temporaries()
-    run.truncate_metrics(done)
-    if epochs is not None:
-        update_config(run, epochs=epochs)
-    echo(f"resuming {run.path} at epoch {done + 1} of {config.epochs}")
+    continue_run(run, done, config.epochs, epochs, echo)
     return _fit(
         run, config, model, tokenizer, data, done, verbose, echo, best=header["meta"].get("best")
     )
@@ -477,10 +468,7 @@ def evaluate(
         }
     )
     key = f"{method}{beam_width if method == 'beam' else ''}-{which}-{len(test)}"
-    path = run.path / "evaluation.json"
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    previous[key] = result
-    write_json(path, previous)
+    save_evaluation(run, key, result)
     with atomic_path(run.path / f"test-{key}.txt") as tmp:
         tmp.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     return result
