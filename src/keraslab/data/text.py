@@ -16,6 +16,8 @@ from keraslab.io import atomic_path
 
 PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
 SPECIAL_TOKENS = (PAD, UNK, START, END)  # ids 0, 1, 2, 3
+CLS, SEP, MASK = "[CLS]", "[SEP]", "[MASK]"
+BERT_SPECIAL_TOKENS = (CLS, SEP, MASK)  # ids 4, 5, 6 when passed to SubwordTokenizer.train
 
 
 class SubwordTokenizer:
@@ -39,12 +41,22 @@ class SubwordTokenizer:
         for i, token in enumerate(SPECIAL_TOKENS):
             if tokenizer.token_to_id(token) != i:
                 raise ValueError(f"tokenizer must map {token} to id {i}.")
+        self._extra_special = {
+            tokenizer.token_to_id(t) for t in BERT_SPECIAL_TOKENS if tokenizer.token_to_id(t)
+        }
 
     @classmethod
     def train(
-        cls, texts: Iterable[str], vocabulary_size: int = 8000, min_frequency: int = 2
+        cls,
+        texts: Iterable[str],
+        vocabulary_size: int = 8000,
+        min_frequency: int = 2,
+        extra_special_tokens: Sequence[str] = (),
     ) -> SubwordTokenizer:
-        """Learn BPE merges from ``texts`` (e.g. both sides of the training pairs)."""
+        """Learn BPE merges from ``texts`` (e.g. both sides of the training pairs).
+
+        ``extra_special_tokens`` (e.g. ``BERT_SPECIAL_TOKENS``) get the ids after ``[END]``, in
+        order, and are never split or merged."""
         from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE(unk_token=UNK))
@@ -56,7 +68,7 @@ class SubwordTokenizer:
         trainer = trainers.BpeTrainer(
             vocab_size=vocabulary_size,
             min_frequency=min_frequency,
-            special_tokens=list(SPECIAL_TOKENS),
+            special_tokens=[*SPECIAL_TOKENS, *extra_special_tokens],
             show_progress=False,
         )
         tok.train_from_iterator(texts, trainer)
@@ -77,6 +89,19 @@ class SubwordTokenizer:
     def vocabulary_size(self) -> int:
         return self.tokenizer.get_vocab_size()
 
+    def token_id(self, token: str) -> int:
+        """Id of a special token (e.g. ``"[MASK]"``); ValueError if the vocabulary lacks it."""
+        i = self.tokenizer.token_to_id(token)
+        if i is None:
+            raise ValueError(f"this tokenizer has no {token} token.")
+        return int(i)
+
+    @property
+    def special_ids(self) -> list[int]:
+        """Ids of the special tokens (``[PAD]`` .. ``[END]``, and ``[CLS]``/``[SEP]``/``[MASK]``
+        when the tokenizer has them)."""
+        return sorted({0, 1, 2, 3} | self._extra_special)
+
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text).ids
 
@@ -90,7 +115,7 @@ class SubwordTokenizer:
             i = int(i)
             if i == self.end_id:
                 break
-            if i > self.end_id:
+            if i > self.end_id and i not in self._extra_special:
                 kept.append(i)
         return self.tokenizer.decode(kept)
 

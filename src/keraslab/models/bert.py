@@ -1,0 +1,332 @@
+"""A BERT-style encoder (Devlin et al. 2019): masked-LM pretraining, then fine-tuning heads.
+
+- :class:`BertBackbone`: token + position + segment embeddings, LayerNorm, a stack of post-norm
+  :class:`~keraslab.layers.TransformerEncoder` blocks (GELU). Reused as is by the classifier
+  (:class:`keraslab.models.classifier.TextClassifier`) and the token tagger below.
+- :func:`mask_tokens`: the paper's corruption: 15% of the (non-special) tokens are chosen; of
+  those 80% become ``[MASK]``, 10% a random token, 10% stay; the loss is computed at the chosen
+  positions only.
+- :class:`BertPretrainer`: the backbone plus the masked-LM head (dense + GELU + LayerNorm, output
+  tied to the token embedding) and, optionally, the next-sentence head on ``[CLS]``.
+- :class:`TokenTagger`: the backbone plus a per-token softmax (e.g. named entities).
+
+Reference: J. Devlin et al. "BERT: Pre-training of Deep Bidirectional Transformers for Language
+Understanding", NAACL 2019. https://arxiv.org/abs/1810.04805
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keraslab.engine import Phase, PhasedModel, no_grad
+from keraslab.layers import PositionEmbedding, TransformerEncoder
+
+_INIT = keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+@keras.saving.register_keras_serializable(package="keraslab")
+class BertBackbone(keras.layers.Layer):
+    """Token + position + segment embeddings and a Transformer encoder stack.
+
+    Args:
+        vocabulary_size: int.
+        sequence_length: int. Longest input.
+        embedding_dim: int. Model width (``hidden_size``).
+        num_heads: int.
+        intermediate_dim: int. Feed-forward width.
+        num_layers: int.
+        dropout: float.
+        num_segments: int. Segment (token type) vocabulary: 2 for sentence pairs.
+        pad_id: int. Padding id; padded keys are masked out of attention.
+
+    Call args:
+        token_ids: ``(batch, length)`` int.
+        segment_ids: ``(batch, length)`` int, or None (all segment 0).
+
+    Returns:
+        ``(batch, length, embedding_dim)``; position 0 is the ``[CLS]`` summary when inputs start
+        with it.
+
+    Example:
+        >>> backbone = BertBackbone(8000, 64, embedding_dim=128, num_layers=2)
+        >>> h = backbone(ids, segment_ids)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        sequence_length: int = 64,
+        embedding_dim: int = 128,
+        num_heads: int = 4,
+        intermediate_dim: int = 512,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        num_segments: int = 2,
+        pad_id: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocabulary_size = int(vocabulary_size)
+        self.sequence_length = int(sequence_length)
+        self.embedding_dim = int(embedding_dim)
+        self.num_heads = int(num_heads)
+        self.intermediate_dim = int(intermediate_dim)
+        self.num_layers = int(num_layers)
+        self.dropout = float(dropout)
+        self.num_segments = int(num_segments)
+        self.pad_id = int(pad_id)
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, embeddings_initializer=_INIT, name="token_embedding"
+        )
+        self.position_embedding = PositionEmbedding(
+            sequence_length, initializer=_INIT, name="position_embedding"
+        )
+        self.segment_embedding = keras.layers.Embedding(
+            num_segments, embedding_dim, embeddings_initializer=_INIT, name="segment_embedding"
+        )
+        self.embedding_norm = keras.layers.LayerNormalization(epsilon=1e-12, name="embedding_norm")
+        self.embedding_dropout = keras.layers.Dropout(dropout)
+        self.blocks = [
+            TransformerEncoder(
+                num_heads,
+                intermediate_dim,
+                dropout=dropout,
+                norm_first=False,
+                activation="gelu",
+                layer_norm_epsilon=1e-12,
+                name=f"encoder_{i}",
+            )
+            for i in range(num_layers)
+        ]
+
+    def build(self, input_shape):
+        ids = np.zeros((1, 2), "int32")
+        self.call(ids)  # creates every sublayer's weights
+        self.built = True
+
+    def call(self, token_ids, segment_ids=None, training=None):
+        mask = ops.not_equal(token_ids, self.pad_id)
+        x = self.token_embedding(token_ids)
+        x = x + self.position_embedding(x)
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(token_ids)
+        x = x + self.segment_embedding(segment_ids)
+        x = self.embedding_dropout(self.embedding_norm(x), training=training)
+        for block in self.blocks:
+            x = block(x, padding_mask=mask, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.embedding_dim)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "sequence_length": self.sequence_length,
+            "embedding_dim": self.embedding_dim,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "num_segments": self.num_segments,
+            "pad_id": self.pad_id,
+        }
+
+
+def mask_tokens(
+    token_ids,
+    rng: np.random.Generator,
+    mask_id: int,
+    vocabulary_size: int,
+    special_ids=(0, 1, 2, 3),
+    rate: float = 0.15,
+    mask_fraction: float = 0.8,
+    random_fraction: float = 0.1,
+):
+    """BERT's masked-LM corruption of a ``(batch, length)`` id array (numpy, seeded).
+
+    Each non-special token is chosen with probability ``rate``. A chosen token becomes
+    ``mask_id`` with probability ``mask_fraction``, a random non-special token with probability
+    ``random_fraction``, and stays otherwise.
+
+    Returns:
+        ``(inputs, labels, weights)``: the corrupted ids; the original ids (the targets); and
+        ``1.0`` at chosen positions, ``0.0`` elsewhere (the loss counts chosen positions only).
+    """
+    if not 0 < rate < 1 or mask_fraction + random_fraction > 1:
+        raise ValueError("rate must be in (0, 1) and mask_fraction + random_fraction <= 1.")
+    ids = np.asarray(token_ids, "int32")
+    special = np.isin(ids, np.asarray(list(special_ids) + [mask_id]))
+    chosen = (rng.random(ids.shape) < rate) & ~special
+    action = rng.random(ids.shape)
+    to_mask = chosen & (action < mask_fraction)
+    to_random = chosen & (action >= mask_fraction) & (action < mask_fraction + random_fraction)
+    ordinary = np.setdiff1d(np.arange(vocabulary_size), np.asarray([*special_ids, mask_id]))
+    inputs = ids.copy()
+    inputs[to_mask] = mask_id
+    inputs[to_random] = rng.choice(ordinary, size=int(to_random.sum()))
+    return inputs, ids.copy(), chosen.astype("float32")
+
+
+def masked_token_loss(labels, logits, weights):
+    """Mean cross-entropy over positions with ``weights > 0`` (weighted), and their accuracy."""
+    log_probs = ops.log_softmax(logits, axis=-1)
+    labels = ops.cast(labels, "int32")
+    nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
+    weights = ops.cast(weights, nll.dtype)
+    total = ops.maximum(ops.sum(weights), 1e-6)
+    hits = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), nll.dtype)
+    return ops.sum(nll * weights) / total, ops.sum(hits * weights) / total
+
+
+@keras.saving.register_keras_serializable(package="keraslab")
+class BertPretrainer(PhasedModel):
+    """Masked-LM (and optional next-sentence) pretraining of a :class:`BertBackbone`.
+
+    Batches: ``x = (inputs, segment_ids)``, ``y = (labels, weights)`` from :func:`mask_tokens`;
+    with ``next_sentence=True``, ``y = (labels, weights, is_next)`` where ``is_next`` is 1 when
+    segment B really followed segment A.
+
+    Args:
+        backbone_args: keyword arguments of :class:`BertBackbone`.
+        next_sentence: bool. Add the next-sentence prediction head and loss.
+
+    Example:
+        >>> model = BertPretrainer(vocabulary_size=8000, sequence_length=64)
+        >>> model.compile(optimizers={"mlm": keras.optimizers.AdamW(5e-4)})
+        >>> model.fit((masked, segments), (labels, weights), epochs=5)
+    """
+
+    def __init__(self, next_sentence: bool = False, name=None, **backbone_args):
+        super().__init__(name=name)
+        self.backbone_args = dict(backbone_args)
+        self.next_sentence = bool(next_sentence)
+        self.backbone = BertBackbone(**backbone_args, name="backbone")
+        dim = self.backbone.embedding_dim
+        self.mlm_dense = keras.layers.Dense(
+            dim, activation="gelu", kernel_initializer=_INIT, name="mlm_dense"
+        )
+        self.mlm_norm = keras.layers.LayerNormalization(epsilon=1e-12, name="mlm_norm")
+        self.mlm_bias = self.add_weight(
+            name="mlm_bias", shape=(self.backbone.vocabulary_size,), initializer="zeros"
+        )
+        if self.next_sentence:
+            self.pooler = keras.layers.Dense(
+                dim, activation="tanh", kernel_initializer=_INIT, name="pooler"
+            )
+            self.nsp_head = keras.layers.Dense(2, kernel_initializer=_INIT, name="nsp_head")
+        with no_grad():
+            self((np.ones((1, 2), "int32"), np.zeros((1, 2), "int32")))
+
+    def call(self, inputs, training=None):
+        """MLM logits ``(batch, length, vocabulary)`` (and NSP logits ``(batch, 2)``)."""
+        token_ids, segment_ids = inputs
+        h = self.backbone(token_ids, segment_ids, training=training)
+        z = self.mlm_norm(self.mlm_dense(h))
+        table = ops.convert_to_tensor(self.backbone.token_embedding.embeddings)
+        logits = ops.matmul(z, ops.transpose(table)) + self.mlm_bias
+        if not self.next_sentence:
+            return logits
+        return logits, self.nsp_head(self.pooler(h[:, 0]))
+
+    def phases(self):
+        metrics = ("mlm_accuracy",) + (("nsp_loss", "nsp_accuracy") if self.next_sentence else ())
+        return [
+            Phase(
+                "mlm",
+                self.trainable_variables,
+                self.optimizers["mlm"],
+                self.pretraining_loss,
+                metrics=metrics,
+            )
+        ]
+
+    def pretraining_loss(self, batch):
+        if not self.next_sentence:
+            labels, weights = batch.y
+            logits = self(batch.x, training=True)
+            loss, acc = masked_token_loss(labels, logits, weights)
+            return loss, {"mlm_accuracy": acc}
+        labels, weights, is_next = batch.y
+        logits, nsp_logits = self(batch.x, training=True)
+        loss, acc = masked_token_loss(labels, logits, weights)
+        nsp_loss, nsp_acc = masked_token_loss(is_next, nsp_logits, ops.ones_like(is_next))
+        return loss + nsp_loss, {"mlm_accuracy": acc, "nsp_loss": nsp_loss, "nsp_accuracy": nsp_acc}
+
+    def evaluate_loss(self, inputs, segment_ids, labels, weights) -> tuple[float, float, float]:
+        """Masked-LM loss, accuracy and the masked-token count of one batch (no dropout)."""
+        with no_grad():
+            out = self((inputs, segment_ids), training=False)
+            logits = out[0] if self.next_sentence else out
+            loss, acc = masked_token_loss(labels, logits, weights)
+        return (
+            float(ops.convert_to_numpy(loss)),
+            float(ops.convert_to_numpy(acc)),
+            float(np.sum(weights)),
+        )
+
+    def get_config(self):
+        return {"name": self.name, "next_sentence": self.next_sentence, **self.backbone_args}
+
+
+@keras.saving.register_keras_serializable(package="keraslab")
+class TokenTagger(PhasedModel):
+    """A :class:`BertBackbone` with a per-token softmax: one label per token (e.g. NER, POS).
+
+    Batches: ``x = token_ids`` (or ``(token_ids, segment_ids)``), ``y = tags (batch, length)``;
+    padding positions (``pad_id`` in ``x``) count neither in the loss nor in the accuracy.
+
+    Args:
+        num_tags: int.
+        backbone_args: keyword arguments of :class:`BertBackbone`.
+
+    Example:
+        >>> tagger = TokenTagger(num_tags=9, vocabulary_size=8000, sequence_length=64)
+        >>> tagger.backbone.set_weights(pretrained.backbone.get_weights())   # from bert-mlm
+        >>> tagger.compile(optimizers={"tagger": keras.optimizers.Adam(1e-4)})
+    """
+
+    def __init__(self, num_tags: int, dropout: float = 0.1, name=None, **backbone_args):
+        super().__init__(name=name)
+        self.num_tags = int(num_tags)
+        self.backbone_args = dict(backbone_args)
+        self.backbone = BertBackbone(**backbone_args, dropout=dropout, name="backbone")
+        self.head_dropout = keras.layers.Dropout(dropout)
+        self.head = keras.layers.Dense(num_tags, kernel_initializer=_INIT, name="tags")
+        self.dropout = dropout
+        with no_grad():
+            self(np.ones((1, 2), "int32"))
+
+    def call(self, inputs, training=None):
+        ids, segments = inputs if isinstance(inputs, (tuple, list)) else (inputs, None)
+        h = self.backbone(ids, segments, training=training)
+        return self.head(self.head_dropout(h, training=training))
+
+    def phases(self):
+        return [
+            Phase(
+                "tagger",
+                self.trainable_variables,
+                self.optimizers["tagger"],
+                self.tagging_loss,
+                metrics=("accuracy",),
+            )
+        ]
+
+    def tagging_loss(self, batch):
+        ids = batch.x[0] if isinstance(batch.x, (tuple, list)) else batch.x
+        weights = ops.cast(ops.not_equal(ids, self.backbone.pad_id), "float32")
+        logits = self(batch.x, training=True)
+        loss, acc = masked_token_loss(batch.y, logits, weights)
+        return loss, {"accuracy": acc}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "num_tags": self.num_tags,
+            "dropout": self.dropout,
+            **self.backbone_args,
+        }
