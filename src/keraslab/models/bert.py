@@ -171,6 +171,33 @@ def mask_tokens(
     return inputs, ids.copy(), chosen.astype("float32")
 
 
+def gather_masked(inputs, labels, weights, max_predictions: int):
+    """Keep only the chosen positions, at most ``max_predictions`` per row (BERT's
+    ``masked_lm_positions``): the MLM head then runs on those rows instead of every token.
+
+    Chosen positions beyond ``max_predictions`` are un-chosen (their original token restored in
+    ``inputs``). Rows with fewer are padded with position 0 and weight 0.
+
+    Returns:
+        ``(inputs, positions, labels, weights)``, the last three ``(batch, max_predictions)``.
+    """
+    inputs = np.array(inputs, "int32")
+    labels = np.asarray(labels, "int32")
+    weights = np.asarray(weights, "float32")
+    n = len(inputs)
+    positions = np.zeros((n, max_predictions), "int32")
+    out_labels = np.zeros((n, max_predictions), "int32")
+    out_weights = np.zeros((n, max_predictions), "float32")
+    for r in range(n):
+        chosen = np.flatnonzero(weights[r] > 0)
+        inputs[r, chosen[max_predictions:]] = labels[r, chosen[max_predictions:]]
+        chosen = chosen[:max_predictions]
+        positions[r, : len(chosen)] = chosen
+        out_labels[r, : len(chosen)] = labels[r, chosen]
+        out_weights[r, : len(chosen)] = weights[r, chosen]
+    return inputs, positions, out_labels, out_weights
+
+
 def masked_token_loss(labels, logits, weights):
     """Mean cross-entropy over positions with ``weights > 0`` (weighted), and their accuracy."""
     log_probs = ops.log_softmax(logits, axis=-1)
@@ -188,7 +215,9 @@ class BertPretrainer(PhasedModel):
 
     Batches: ``x = (inputs, segment_ids)``, ``y = (labels, weights)`` from :func:`mask_tokens`;
     with ``next_sentence=True``, ``y = (labels, weights, is_next)`` where ``is_next`` is 1 when
-    segment B really followed segment A.
+    segment B really followed segment A. Faster: ``x = (inputs, segment_ids, positions)`` with
+    ``labels``/``weights`` at those positions only (:func:`gather_masked`), so the
+    vocabulary-sized output layer runs on ~15% of the tokens.
 
     Args:
         backbone_args: keyword arguments of :class:`BertBackbone`.
@@ -222,10 +251,16 @@ class BertPretrainer(PhasedModel):
             self((np.ones((1, 2), "int32"), np.zeros((1, 2), "int32")))
 
     def call(self, inputs, training=None):
-        """MLM logits ``(batch, length, vocabulary)`` (and NSP logits ``(batch, 2)``)."""
-        token_ids, segment_ids = inputs
+        """MLM logits ``(batch, length or positions, vocabulary)`` (and NSP logits)."""
+        token_ids, segment_ids, *positions = inputs
         h = self.backbone(token_ids, segment_ids, training=training)
-        z = self.mlm_norm(self.mlm_dense(h))
+        picked = h
+        if positions:
+            index = ops.cast(positions[0], "int32")[..., None]
+            picked = ops.take_along_axis(
+                h, ops.broadcast_to(index, (*ops.shape(index)[:2], ops.shape(h)[-1])), axis=1
+            )
+        z = self.mlm_norm(self.mlm_dense(picked))
         table = ops.convert_to_tensor(self.backbone.token_embedding.embeddings)
         logits = ops.matmul(z, ops.transpose(table)) + self.mlm_bias
         if not self.next_sentence:
@@ -256,10 +291,13 @@ class BertPretrainer(PhasedModel):
         nsp_loss, nsp_acc = masked_token_loss(is_next, nsp_logits, ops.ones_like(is_next))
         return loss + nsp_loss, {"mlm_accuracy": acc, "nsp_loss": nsp_loss, "nsp_accuracy": nsp_acc}
 
-    def evaluate_loss(self, inputs, segment_ids, labels, weights) -> tuple[float, float, float]:
+    def evaluate_loss(
+        self, inputs, segment_ids, labels, weights, positions=None
+    ) -> tuple[float, float, float]:
         """Masked-LM loss, accuracy and the masked-token count of one batch (no dropout)."""
+        x = (inputs, segment_ids) if positions is None else (inputs, segment_ids, positions)
         with no_grad():
-            out = self((inputs, segment_ids), training=False)
+            out = self(x, training=False)
             logits = out[0] if self.next_sentence else out
             loss, acc = masked_token_loss(labels, logits, weights)
         return (

@@ -58,6 +58,27 @@ RECIPES: dict[str, RecipeInfo] = {
         ("bible",),
         "bible",
     ),
+    "gpt": RecipeInfo(
+        "gpt",
+        "keraslab.recipes.gpt",
+        "mini GPT (char or subword) on Jane Austen or --text FILE; perplexity, sampled text",
+        ("austen",),
+        "austen",
+    ),
+    "bert-mlm": RecipeInfo(
+        "bert-mlm",
+        "keraslab.recipes.bert_mlm",
+        "BERT-style encoder, masked-LM pretraining (optional next-sentence task)",
+        ("tweets", "austen"),
+        "tweets",
+    ),
+    "text-classifier": RecipeInfo(
+        "text-classifier",
+        "keraslab.recipes.text_classifier",
+        "Transformer sentiment classifier (class weights, focal loss, --init a bert-mlm run)",
+        ("tweets",),
+        "tweets",
+    ),
 }
 
 
