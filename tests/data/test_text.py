@@ -78,3 +78,35 @@ def test_batches_shift_targets_and_cover_every_pair_once():
         src, tgt, 32, seed=1).batches]  # fmt: skip
     plain = TranslationBatches(src, tgt, 32, shuffle=False, multiple=16)
     assert padded < 0.8 * sum(plain[i][0][0].size for i in range(len(plain)))
+
+
+def test_bert_special_tokens_sequences_and_sentence_pairs():
+    from keraslab.data.text import BERT_SPECIAL_TOKENS, bert_sequences, sentence_pairs
+
+    texts = [f"the {w} sat on the mat near the {v} today" for w in "cat dog bird fox".split()
+             for v in "tree door hill".split()]  # fmt: skip
+    tok = SubwordTokenizer.train(texts, 120, 1, extra_special_tokens=BERT_SPECIAL_TOKENS)
+    cls, sep, mask = (tok.token_id(t) for t in BERT_SPECIAL_TOKENS)
+    assert (cls, sep, mask) == (4, 5, 6) and tok.special_ids == [0, 1, 2, 3, 4, 5, 6]
+    seqs = bert_sequences(tok, texts[:3], 6)
+    assert all(s[0] == cls and s[-1] == sep and len(s) <= 6 for s in seqs)
+    assert tok.decode([cls, *tok.encode("the cat"), sep, mask]) == "the cat"
+    ids, segments, is_next = sentence_pairs(tok, texts, 32, np.random.default_rng(0))
+    assert 0 < is_next.mean() < 1
+    for s, g, nxt, text in zip(ids, segments, is_next, texts):
+        a_end = s.index(sep)
+        assert s[0] == cls and s[-1] == sep and len(s) == len(g)
+        assert g[: a_end + 1] == [0] * (a_end + 1) and set(g[a_end + 1 :]) == {1}
+        whole = tok.encode(text)
+        assert s[1:a_end] == whole[: len(whole) // 2]  # A: the first half
+        if nxt:
+            assert s[a_end + 1 : -1] == whole[len(whole) // 2 :]  # B really follows A
+
+
+def test_stratified_subset_keeps_class_shares():
+    from keraslab.recipes.text_classifier import stratified_subset
+
+    labels = np.repeat([0, 1, 2], [420, 390, 190])
+    keep = stratified_subset(labels, 100, seed=0)
+    assert len(keep) == 100 == len(set(keep.tolist()))
+    assert np.bincount(labels[keep]).tolist() == [42, 39, 19]
