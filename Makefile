@@ -58,6 +58,7 @@ benchmark: install-dev
 	$(BIN)/python benchmarks/vae_step.py
 	$(BIN)/python benchmarks/wgan_gp_step.py
 	$(BIN)/python benchmarks/translator_step.py
+	$(BIN)/python benchmarks/language_step.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -113,6 +113,7 @@ def test_bert_mlm_then_classifier_init_class_weights_and_classify(folder):
     summary = json.loads((clf / "summary.json").read_text())
     assert summary["test_macro_f1"] > 0.8  # one cue word decides the class
     assert (clf / "confusion-test-best.png").read_bytes()[:4] == b"\x89PNG"
+    bert.rename(bert.with_name("moved"))  # the classifier run does not need its --init run
     out = run_cli("classify", clf, check=True, input="the letter was great\n\nawful garden\n")
     labels = [line.split("\t")[0] for line in out.stdout.splitlines()]
     assert labels == ["positive", "negative"]  # the blank line is skipped

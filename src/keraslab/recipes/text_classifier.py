@@ -142,6 +142,21 @@ def _init_run(config: Config):
             f"--init {config.init}: a {run.recipe!r} run, not a bert-mlm run; pretrain one with "
             "`keraslab train bert-mlm`."
         )
+    default = Config()
+    for key in (
+        "vocab_size",
+        "sequence_length",
+        "embedding_dim",
+        "num_heads",
+        "intermediate_dim",
+        "layers",
+    ):
+        mine, theirs = getattr(config, key), run.config.get(key)
+        if mine != getattr(default, key) and mine != theirs:
+            raise UserError(
+                f"--{key.replace('_', '-')} {mine}: with --init the encoder (and tokenizer) come "
+                f"from the bert-mlm run ({key} {theirs}); leave the option out."
+            )
     return run
 
 
@@ -222,7 +237,9 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
 
         pretrained, _, tokenizer = bert_mlm.load_model(init, "best")
     run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
-    run.config["classes"] = list(data.classes)
+    arch = architecture(config, init)
+    # Saved with the run: it loads even if the --init run is later moved or deleted.
+    run.config.update(classes=list(data.classes), architecture=arch)
     write_json(run.path / "config.json", run.config)
     echo(f"run directory: {run.path}")
     echo(f"data: {data.split}")
@@ -234,9 +251,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
         )
     tokenizer.save(run.path / "tokenizer.json")
     keras.utils.set_random_seed(config.seed)
-    model = build_model(
-        config, tokenizer.vocabulary_size, len(data.classes), architecture(config, init)
-    )
+    model = build_model(config, tokenizer.vocabulary_size, len(data.classes), arch)
     if init is not None:
         model.load_backbone(pretrained.backbone)
         echo(f"encoder initialised from {init.path} (best checkpoint)")
@@ -338,9 +353,11 @@ def _restore(run: Run, config: Config, which: str):
     classes = run.config.get("classes")
     if not classes:
         raise UserError(f"{run.path}/config.json lacks the class names: the run is damaged.")
-    init = _init_run(config) if config.init else None
+    arch = run.config.get("architecture")
+    if not arch:
+        raise UserError(f"{run.path}/config.json lacks the architecture: the run is damaged.")
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, tokenizer.vocabulary_size, len(classes), architecture(config, init))
+    model = build_model(config, tokenizer.vocabulary_size, len(classes), arch)
     try:
         header = load_checkpoint(model, run.checkpoint(which))
     except CheckpointError as e:
