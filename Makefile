@@ -43,10 +43,11 @@ install-dev: $(VENV)/.installed-dev $(VENV)/.data
 run: install
 	$(BIN)/keraslab train dcgan
 
-# Backend-independent tests once, then the backend-marked tests once per backend.
+# Backend-independent tests once (two workers, one thread each: most of their time is CLI
+# subprocesses starting up; one file per worker, so module fixtures run once), then the backend-marked tests once per backend.
 # pytest exits 5 when it collects nothing: that fails the target like any other error.
 test: install-dev
-	$(BIN)/python -m pytest -m "not backend"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not backend" -n 2 --dist loadfile
 	for b in jax tensorflow torch; do KERAS_BACKEND=$$b $(BIN)/python -m pytest -m backend || exit $$?; done
 
 lint: install-dev
