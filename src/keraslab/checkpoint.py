@@ -86,3 +86,14 @@ def load_checkpoint(model, path) -> dict:
     for v, val in zip(variables, values):
         v.assign(val)
     return header
+
+
+def load_run_checkpoint(model, run, which: str = "last") -> dict:
+    """Load ``run``'s ``last`` or ``best`` checkpoint into ``model``; its header. A missing or
+    damaged file is a one-line :class:`~keraslab.errors.UserError`."""
+    from keraslab.errors import UserError
+
+    try:
+        return load_checkpoint(model, run.checkpoint(which))
+    except CheckpointError as e:
+        raise UserError(str(e)) from None

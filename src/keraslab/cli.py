@@ -420,14 +420,10 @@ def _cmd_evaluate(args) -> None:
 
 
 def _cmd_translate(args) -> None:
-    from keraslab.runs import open_run
+    from keraslab.runs import open_run, require_recipe
 
     run = open_run(args.run)  # one-line errors before Keras loads
-    if run.recipe != "translator":
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a translator: "
-            "train one with `keraslab train translator`."
-        )
+    require_recipe(run, "translator")
     if args.text and args.text != ["-"]:
         sentences = list(args.text)
     else:
@@ -461,13 +457,10 @@ def _cmd_translate(args) -> None:
 
 
 def _cmd_generate(args) -> None:
-    from keraslab.runs import open_run
+    from keraslab.runs import open_run, require_recipe
 
     run = open_run(args.run)  # one-line errors before Keras loads
-    if run.recipe != "gpt":
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a gpt run: train one with `keraslab train gpt`."
-        )
+    require_recipe(run, "gpt")
     if not args.prompt.strip():
         raise UserError('the prompt is empty: give some text to continue, e.g. --prompt "It is".')
     _run_backend(args.run, args.backend)
@@ -504,14 +497,10 @@ def _read_lines(given: list[str], what: str) -> list[str]:
 
 
 def _cmd_classify(args) -> None:
-    from keraslab.runs import open_run
+    from keraslab.runs import open_run, require_recipe
 
     run = open_run(args.run)
-    if run.recipe != "text-classifier":
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a text-classifier run: "
-            "train one with `keraslab train text-classifier`."
-        )
+    require_recipe(run, "text-classifier")
     texts = _read_lines(args.text, "texts")
     _run_backend(args.run, args.backend)
     from keraslab.recipes import load_recipe

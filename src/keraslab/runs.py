@@ -86,6 +86,26 @@ class Run:
                     p.unlink(missing_ok=True)
 
 
+def require_recipe(run: Run, recipe: str) -> None:
+    """UserError unless ``run`` was made by ``recipe``."""
+    if run.recipe != recipe:
+        raise UserError(
+            f"{run.path} is a {run.recipe!r} run, not a {recipe} run: "
+            f"train one with `keraslab train {recipe}`."
+        )
+
+
+def reopen_run(run_path, recipe: str, config_cls, epochs: int | None = None):
+    """``(run, config)`` of a run to resume: checked, ``epochs`` applied, config validated."""
+    run = open_run(run_path)
+    require_recipe(run, recipe)
+    config = config_cls.from_dict(run.config)
+    if epochs is not None:
+        config.epochs = epochs
+    config.validate()
+    return run, config
+
+
 def check_writable_dir(out: str | os.PathLike) -> Path:
     """Fail (UserError) unless ``out`` exists as a writable folder or can be created; create nothing."""
     out = Path(out).expanduser()

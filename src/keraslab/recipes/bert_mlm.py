@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keraslab.callbacks import Checkpoint, MetricsLog
-from keraslab.checkpoint import CheckpointError, load_checkpoint
+from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.text import (
     BERT_SPECIAL_TOKENS,
@@ -30,7 +30,15 @@ from keraslab.data.text import (
 from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.models.bert import BertPretrainer, gather_masked, mask_tokens
-from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
+from keraslab.runs import (
+    Run,
+    continue_run,
+    new_run,
+    open_run,
+    reopen_run,
+    require_recipe,
+    save_evaluation,
+)
 
 NAME = "bert-mlm"
 
@@ -278,11 +286,7 @@ def build_model(config: Config, vocabulary_size: int, steps: int) -> BertPretrai
 
 
 def check_run(run: Run) -> None:
-    if run.recipe != NAME:
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a bert-mlm run: "
-            "train one with `keraslab train bert-mlm`."
-        )
+    require_recipe(run, NAME)
 
 
 def load_tokenizer(run: Run) -> SubwordTokenizer:
@@ -317,12 +321,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
 
 
 def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-    run = open_run(run_path)
-    check_run(run)
-    config = Config.from_dict(run.config)
-    if epochs is not None:
-        config.epochs = epochs
-    config.validate()
+    run, config = reopen_run(run_path, NAME, Config, epochs)
     train_texts, val_texts, _, _ = load_texts(config)
     model, tokenizer, header = _restore(run, config, "last", len(train_texts))
     done = header["epoch"]
@@ -371,10 +370,7 @@ def _restore(run: Run, config: Config, which: str, n_texts: int = 1):
     tokenizer = load_tokenizer(run)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, _steps(config, n_texts))
-    try:
-        header = load_checkpoint(model, run.checkpoint(which))
-    except CheckpointError as e:
-        raise UserError(str(e)) from None
+    header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header
 
 

@@ -22,14 +22,22 @@ import keras
 import numpy as np
 
 from keraslab.callbacks import Checkpoint, MetricsLog
-from keraslab.checkpoint import CheckpointError, load_checkpoint
+from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.corpus import CharTokenizer, load_text_corpus, sequential_windows
 from keraslab.data.text import SubwordTokenizer
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.models.gpt import GPT
-from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
+from keraslab.runs import (
+    Run,
+    continue_run,
+    new_run,
+    open_run,
+    reopen_run,
+    require_recipe,
+    save_evaluation,
+)
 
 NAME = "gpt"
 
@@ -268,10 +276,7 @@ def build_model(config: Config, vocabulary_size: int) -> GPT:
 
 # ---- runs ------------------------------------------------------------------------------------
 def check_run(run: Run) -> None:
-    if run.recipe != NAME:
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a gpt run: train one with `keraslab train gpt`."
-        )
+    require_recipe(run, NAME)
 
 
 def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
@@ -292,12 +297,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
 
 def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
     """Continue a run from its newest checkpoint (weights, optimizer, epoch)."""
-    run = open_run(run_path)
-    check_run(run)
-    config = Config.from_dict(run.config)
-    if epochs is not None:
-        config.epochs = epochs
-    config.validate()
+    run, config = reopen_run(run_path, NAME, Config, epochs)
     corpus = load_corpus(config)
     model, tokenizer, header = _restore(run, config, "last")
     done = header["epoch"]
@@ -364,10 +364,7 @@ def _restore(run: Run, config: Config, which: str):
     tokenizer = load_tokenizer(run.path / "tokenizer.json", config.level)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
-    try:
-        header = load_checkpoint(model, run.checkpoint(which))
-    except CheckpointError as e:
-        raise UserError(str(e)) from None
+    header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header
 
 

@@ -21,14 +21,22 @@ import keras
 import numpy as np
 
 from keraslab.callbacks import Checkpoint, MetricsLog
-from keraslab.checkpoint import CheckpointError, load_checkpoint
+from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.text import BERT_SPECIAL_TOKENS, SubwordTokenizer, bert_sequences, pad_batch
 from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
 from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights
-from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
+from keraslab.runs import (
+    Run,
+    continue_run,
+    new_run,
+    open_run,
+    reopen_run,
+    require_recipe,
+    save_evaluation,
+)
 
 NAME = "text-classifier"
 IMBALANCE = ("none", "class-weight", "sample-weight", "focal")
@@ -211,11 +219,7 @@ class Validation(keras.callbacks.Callback):
 
 
 def check_run(run: Run) -> None:
-    if run.recipe != NAME:
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a text-classifier run: "
-            "train one with `keraslab train text-classifier`."
-        )
+    require_recipe(run, NAME)
 
 
 def _load_tokenizer(path):
@@ -260,12 +264,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
 
 
 def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-    run = open_run(run_path)
-    check_run(run)
-    config = Config.from_dict(run.config)
-    if epochs is not None:
-        config.epochs = epochs
-    config.validate()
+    run, config = reopen_run(run_path, NAME, Config, epochs)
     data = load_data(config)
     model, tokenizer, header = _restore(run, config, "last")
     done = header["epoch"]
@@ -358,10 +357,7 @@ def _restore(run: Run, config: Config, which: str):
         raise UserError(f"{run.path}/config.json lacks the architecture: the run is damaged.")
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, len(classes), arch)
-    try:
-        header = load_checkpoint(model, run.checkpoint(which))
-    except CheckpointError as e:
-        raise UserError(str(e)) from None
+    header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header
 
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keraslab.callbacks import Checkpoint, MetricsLog
-from keraslab.checkpoint import CheckpointError, load_checkpoint
+from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.text import SubwordTokenizer, TranslationBatches, pad_batch
 from keraslab.data.translation import load_translation_pairs
@@ -25,7 +25,15 @@ from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.metrics.text import translation_scores
 from keraslab.models.translator import Translator, WarmupInverseSqrt
-from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
+from keraslab.runs import (
+    Run,
+    continue_run,
+    new_run,
+    open_run,
+    reopen_run,
+    require_recipe,
+    save_evaluation,
+)
 
 NAME = "translator"
 METHODS = ("greedy", "beam")
@@ -252,11 +260,7 @@ class Validation(keras.callbacks.Callback):
 
 # ---- runs ------------------------------------------------------------------------------------
 def check_run(run: Run) -> None:
-    if run.recipe != NAME:
-        raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a translator: "
-            "train one with `keraslab train translator`."
-        )
+    require_recipe(run, NAME)
 
 
 def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
@@ -280,12 +284,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
 
 def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
     """Continue a run from its newest checkpoint (weights, optimizer, schedule, epoch)."""
-    run = open_run(run_path)
-    check_run(run)
-    config = Config.from_dict(run.config)
-    if epochs is not None:
-        config.epochs = epochs
-    config.validate()
+    run, config = reopen_run(run_path, NAME, Config, epochs)
     data = load_data(config)
     model, tokenizer, header = _restore(run, config, "last")
     done = header["epoch"]
@@ -367,10 +366,7 @@ def _restore(run: Run, config: Config, which: str):
         raise UserError(f"{path} is damaged (not a tokenizers JSON file).") from None
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
-    try:
-        header = load_checkpoint(model, run.checkpoint(which))
-    except CheckpointError as e:
-        raise UserError(str(e)) from None
+    header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header
 
 
