@@ -106,6 +106,20 @@ def reopen_run(run_path, recipe: str, config_cls, epochs: int | None = None):
     return run, config
 
 
+def load_run_tokenizer(run: Run, loader):
+    """``loader(run/tokenizer.json)`` (e.g. ``SubwordTokenizer.load``); a missing or damaged file
+    is a one-line UserError."""
+    path = run.path / "tokenizer.json"
+    if not path.is_file():
+        raise UserError(f"{run.path} has no tokenizer.json: the run was not set up completely.")
+    try:
+        return loader(path)
+    except UserError:
+        raise
+    except Exception:  # tokenizers raises its own exception types
+        raise UserError(f"{path} is damaged (not a tokenizer file).") from None
+
+
 def check_writable_dir(out: str | os.PathLike) -> Path:
     """Fail (UserError) unless ``out`` exists as a writable folder or can be created; create nothing."""
     out = Path(out).expanduser()

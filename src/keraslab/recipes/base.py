@@ -6,7 +6,7 @@ and says how to build its model, what to log each epoch and what to report at th
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -17,11 +17,12 @@ from keraslab.checkpoint import CheckpointError, load_checkpoint
 from keraslab.data import DataSourceMissing, get_dataset, load
 from keraslab.errors import UserError
 from keraslab.io import save_image_grid, write_json
+from keraslab.recipes.settings import Settings
 from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
 
 
 @dataclass
-class ImageConfig:
+class ImageConfig(Settings):
     """Settings every image recipe has (each recipe adds its own; all saved in config.json)."""
 
     dataset: str = "mnist"
@@ -40,22 +41,13 @@ class ImageConfig:
 
     def validate(self) -> None:
         get_dataset(self.dataset)  # ValueError for unknown names
-        for name in self._positive:
-            if int(getattr(self, name)) < 1:
-                raise UserError(
-                    f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}."
-                )
+        self.check_positive()
         if self.subset is not None and int(self.subset) < 1:
             raise UserError(f"--subset must be a positive integer, got {self.subset}.")
         if not 0.0 <= self.beta_1 < 1.0:
             raise UserError(f"--beta-1 must be in [0, 1), got {self.beta_1}.")
         if not self.learning_rate > 0:
             raise UserError(f"--learning-rate must be > 0, got {self.learning_rate}.")
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass

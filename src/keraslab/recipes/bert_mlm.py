@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -30,9 +30,11 @@ from keraslab.data.text import (
 from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.models.bert import BertPretrainer, gather_masked, mask_tokens
+from keraslab.recipes.settings import Settings
 from keraslab.runs import (
     Run,
     continue_run,
+    load_run_tokenizer,
     new_run,
     open_run,
     reopen_run,
@@ -44,7 +46,7 @@ NAME = "bert-mlm"
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of a bert-mlm run (all saved in config.json)."""
 
     dataset: str = "tweets"
@@ -77,25 +79,14 @@ class Config:
     )
 
     def validate(self) -> None:
-        for name in self._positive:
-            if int(getattr(self, name)) < 1:
-                flag = name.replace("_", "-")
-                raise UserError(f"--{flag} must be a positive integer, got {getattr(self, name)}.")
-        if self.embedding_dim % self.num_heads:
-            raise UserError(
-                f"--embedding-dim {self.embedding_dim} must be divisible by --num-heads {self.num_heads}."
-            )
+        self.check_positive()
+        self.check_heads()
         if self.sequence_length < 8:
             raise UserError(f"--sequence-length must be at least 8, got {self.sequence_length}.")
         if not 0 <= self.dropout < 1 or not 0 < self.mask_rate < 1:
             raise UserError("--dropout must be in [0, 1) and the mask rate in (0, 1).")
         if not self.learning_rate > 0:
             raise UserError(f"--learning-rate must be > 0, got {self.learning_rate}.")
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
     def backbone_args(self, vocabulary_size: int) -> dict:
         return dict(
@@ -289,16 +280,6 @@ def check_run(run: Run) -> None:
     require_recipe(run, NAME)
 
 
-def load_tokenizer(run: Run) -> SubwordTokenizer:
-    path = run.path / "tokenizer.json"
-    if not path.is_file():
-        raise UserError(f"{run.path} has no tokenizer.json: the run was not set up completely.")
-    try:
-        return SubwordTokenizer.load(path)
-    except Exception:
-        raise UserError(f"{path} is damaged (not a tokenizers JSON file).") from None
-
-
 def _steps(config: Config, n_texts: int) -> int:
     return config.epochs * math.ceil(n_texts / config.batch_size)
 
@@ -367,7 +348,7 @@ def _fit(run, config, model, tokenizer, train_texts, val_texts, initial, verbose
 
 
 def _restore(run: Run, config: Config, which: str, n_texts: int = 1):
-    tokenizer = load_tokenizer(run)
+    tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, _steps(config, n_texts))
     header = load_run_checkpoint(model, run, which)

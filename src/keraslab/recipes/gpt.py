@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -29,9 +29,11 @@ from keraslab.data.text import SubwordTokenizer
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.models.gpt import GPT
+from keraslab.recipes.settings import Settings
 from keraslab.runs import (
     Run,
     continue_run,
+    load_run_tokenizer,
     new_run,
     open_run,
     reopen_run,
@@ -43,7 +45,7 @@ NAME = "gpt"
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of a GPT run (all saved in config.json)."""
 
     dataset: str = "austen"
@@ -83,27 +85,16 @@ class Config:
     )
 
     def validate(self) -> None:
-        for name in self._positive:
-            if int(getattr(self, name)) < 1:
-                flag = name.replace("_", "-")
-                raise UserError(f"--{flag} must be a positive integer, got {getattr(self, name)}.")
+        self.check_positive()
         if self.level not in ("char", "subword"):
             raise UserError(f"--level must be 'char' or 'subword', got {self.level!r}.")
-        if self.embedding_dim % self.num_heads:
-            raise UserError(
-                f"--embedding-dim {self.embedding_dim} must be divisible by --num-heads {self.num_heads}."
-            )
+        self.check_heads()
         if not 0 <= self.dropout < 1:
             raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
         if not self.learning_rate > 0:
             raise UserError(f"--learning-rate must be > 0, got {self.learning_rate}.")
         if not self.prompt:
             raise UserError("the epoch-sample prompt is empty: give --prompt some text.")
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -133,15 +124,9 @@ def encode_text(tokenizer, text: str) -> np.ndarray:
     return np.fromiter((i for p in parts for i in p), dtype="int32")
 
 
-def load_tokenizer(path: Path, level: str):
-    if not path.is_file():
-        raise UserError(f"{path.parent} has no tokenizer.json: the run was not set up completely.")
-    try:
-        return CharTokenizer.load(path) if level == "char" else SubwordTokenizer.load(path)
-    except UserError:
-        raise
-    except Exception:
-        raise UserError(f"{path} is damaged (not a tokenizer file).") from None
+def load_tokenizer(run: Run, level: str):
+    """The run's character or subword tokenizer."""
+    return load_run_tokenizer(run, CharTokenizer.load if level == "char" else SubwordTokenizer.load)
 
 
 class WindowBatches(keras.utils.PyDataset):
@@ -361,7 +346,7 @@ def _fit(run, config, model, tokenizer, corpus, initial_epoch, verbose, echo, be
 
 
 def _restore(run: Run, config: Config, which: str):
-    tokenizer = load_tokenizer(run.path / "tokenizer.json", config.level)
+    tokenizer = load_tokenizer(run, config.level)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
     header = load_run_checkpoint(model, run, which)
@@ -399,7 +384,7 @@ def generate(
     if top_p is not None and not 0 < top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {top_p}.")
     config = Config.from_dict(run.config)
-    tokenizer = load_tokenizer(run.path / "tokenizer.json", config.level)
+    tokenizer = load_tokenizer(run, config.level)
     ids = encode_prompt(tokenizer, prompt)  # before loading weights: bad prompts fail fast
     model, _, tokenizer = load_model(run, which)
     new = model.generate(

@@ -15,7 +15,7 @@ per-class recall, accuracy, and a confusion-matrix PNG of the test split.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -28,9 +28,11 @@ from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
 from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights
+from keraslab.recipes.settings import Settings
 from keraslab.runs import (
     Run,
     continue_run,
+    load_run_tokenizer,
     new_run,
     open_run,
     reopen_run,
@@ -43,7 +45,7 @@ IMBALANCE = ("none", "class-weight", "sample-weight", "focal")
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of a text-classifier run (all saved in config.json)."""
 
     dataset: str = "tweets"
@@ -79,27 +81,16 @@ class Config:
     )
 
     def validate(self) -> None:
-        for name in self._positive:
-            if int(getattr(self, name)) < 1:
-                flag = name.replace("_", "-")
-                raise UserError(f"--{flag} must be a positive integer, got {getattr(self, name)}.")
+        self.check_positive()
         if self.imbalance not in IMBALANCE:
             raise UserError(f"--imbalance must be one of {', '.join(IMBALANCE)}.")
         if self.labelled is not None and self.labelled < 10:
             raise UserError(f"--labelled must be at least 10, got {self.labelled}.")
-        if self.embedding_dim % self.num_heads:
-            raise UserError(
-                f"--embedding-dim {self.embedding_dim} must be divisible by --num-heads {self.num_heads}."
-            )
+        self.check_heads()
         if not 0 <= self.dropout < 1 or self.focal_gamma < 0:
             raise UserError("--dropout must be in [0, 1) and --focal-gamma >= 0.")
         if not self.learning_rate > 0:
             raise UserError(f"--learning-rate must be > 0, got {self.learning_rate}.")
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -222,15 +213,6 @@ def check_run(run: Run) -> None:
     require_recipe(run, NAME)
 
 
-def _load_tokenizer(path):
-    if not path.is_file():
-        raise UserError(f"{path.parent} has no tokenizer.json: the run was not set up completely.")
-    try:
-        return SubwordTokenizer.load(path)
-    except Exception:
-        raise UserError(f"{path} is damaged (not a tokenizers JSON file).") from None
-
-
 def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
     """Train a new classifier run under ``out``; returns the summary (also summary.json)."""
     config.validate()
@@ -348,7 +330,7 @@ def _test(run, model, tokenizer, data, which, echo) -> dict:
 
 
 def _restore(run: Run, config: Config, which: str):
-    tokenizer = _load_tokenizer(run.path / "tokenizer.json")
+    tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
     classes = run.config.get("classes")
     if not classes:
         raise UserError(f"{run.path}/config.json lacks the class names: the run is damaged.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -25,9 +25,11 @@ from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.metrics.text import translation_scores
 from keraslab.models.translator import Translator, WarmupInverseSqrt
+from keraslab.recipes.settings import Settings
 from keraslab.runs import (
     Run,
     continue_run,
+    load_run_tokenizer,
     new_run,
     open_run,
     reopen_run,
@@ -40,7 +42,7 @@ METHODS = ("greedy", "beam")
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Settings of a translator run (all saved in config.json)."""
 
     dataset: str = "bible"
@@ -76,16 +78,10 @@ class Config:
     )
 
     def validate(self) -> None:
-        for name in self._positive:
-            if int(getattr(self, name)) < 1:
-                flag = name.replace("_", "-")
-                raise UserError(f"--{flag} must be a positive integer, got {getattr(self, name)}.")
+        self.check_positive()
         if self.subset is not None and int(self.subset) < 1:
             raise UserError(f"--subset must be a positive integer, got {self.subset}.")
-        if self.embedding_dim % self.num_heads:
-            raise UserError(
-                f"--embedding-dim {self.embedding_dim} must be divisible by --num-heads {self.num_heads}."
-            )
+        self.check_heads()
         if self.norm not in ("pre", "post"):
             raise UserError(f"--norm must be 'pre' or 'post', got {self.norm!r}.")
         if self.positions not in ("learned", "sinusoidal"):
@@ -100,11 +96,6 @@ class Config:
             raise UserError(f"--vocab-size must be at least 100, got {self.vocab_size}.")
         if self.max_tokens < 8:
             raise UserError(f"--max-tokens must be at least 8, got {self.max_tokens}.")
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -357,13 +348,7 @@ def _curves(run: Run) -> dict:
 
 
 def _restore(run: Run, config: Config, which: str):
-    path = run.path / "tokenizer.json"
-    if not path.is_file():
-        raise UserError(f"{run.path} has no tokenizer.json: the run was not set up completely.")
-    try:
-        tokenizer = SubwordTokenizer.load(path)
-    except Exception:  # tokenizers raises its own exception types
-        raise UserError(f"{path} is damaged (not a tokenizers JSON file).") from None
+    tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
     header = load_run_checkpoint(model, run, which)
