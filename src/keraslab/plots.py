@@ -60,3 +60,22 @@ def save_latent_scatter(codes, labels, path, title: str = "test codes by class")
     ax.set_ylabel("z[1]")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def save_r2_by_k(table: dict, path, title: str = "") -> Path:
+    """Two panels, total and predictive R^2 (%) against the number of factors K, one line per
+    model; ``table[model][k] = {"total": ..., "predictive": ...}`` (fractions)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key in zip(axes, ("total", "predictive")):
+        for model, by_k in table.items():
+            ks = sorted(by_k)
+            ax.plot(ks, [100 * by_k[k][key] for k in ks], marker="o", label=model)
+        ax.set_xlabel("factors K")
+        ax.set_ylabel(f"{key} R² (%)")
+        ax.set_title(f"{key} R², out of sample")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

@@ -79,6 +79,13 @@ RECIPES: dict[str, RecipeInfo] = {
         ("tweets",),
         "tweets",
     ),
+    "asset-pricing": RecipeInfo(
+        "asset-pricing",
+        "keraslab.recipes.asset_pricing",
+        "conditional autoencoders CA0-CA3 (Gu, Kelly & Xiu) vs IPCA/PCA/FF; R2 table for K=1..6",
+        ("sim", "sim_linear", "french"),
+        "sim",
+    ),
 }
 
 
