@@ -1,5 +1,6 @@
 """Reusable models (each usable in your own ``fit()`` on any backend)."""
 
+from keraslab.models.asset_pricing import CAEnsemble, ConditionalAutoencoder
 from keraslab.models.autoencoder import Autoencoder
 from keraslab.models.gan import DCGAN, ImageGAN, build_discriminator, build_generator
 from keraslab.models.vae import VAE, build_vae_decoder, build_vae_encoder, gaussian_kl
@@ -10,6 +11,8 @@ __all__ = [
     "VAE",
     "WGANGP",
     "Autoencoder",
+    "CAEnsemble",
+    "ConditionalAutoencoder",
     "ImageGAN",
     "build_critic",
     "build_discriminator",

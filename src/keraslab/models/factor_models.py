@@ -59,7 +59,7 @@ def cross_sectional_factors(betas, returns) -> np.ndarray:
 class IPCA:
     """Instrumented PCA through the ``ipca`` package (its progress output is silenced)."""
 
-    def __init__(self, n_factors: int, max_iter: int = 10000, tolerance: float = 1e-6):
+    def __init__(self, n_factors: int, max_iter: int = 10000, tolerance: float = 1e-5):
         self.n_factors, self.max_iter, self.tolerance = n_factors, max_iter, tolerance
         self.gamma = None
 
