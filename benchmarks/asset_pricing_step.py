@@ -9,13 +9,12 @@ against a plain PyTorch loop of the same network, loss and optimizer measured in
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
+
+import _harness
 
 
 def data():
@@ -98,22 +97,19 @@ def main():
             out["plain_torch"] = torch_epochs_per_second(args.epochs)
         print(json.dumps(out))
         return
-    versions = {
-        m: importlib.metadata.version(m) for m in ("keras", "jax", "tensorflow-cpu", "torch")
-    }
+    versions = _harness.versions()
     print(
         f"# asset-pricing CA2 K=5, epochs/s, {time.strftime('%Y-%m-%d')}, {platform.platform()}, "
         f"{os.cpu_count()} CPUs; {versions}; {args.epochs} timed epochs\n"
     )
     results = {}
     for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, __file__, "--child", "--epochs", str(args.epochs)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode:
-            print(f"{backend}: failed: {proc.stderr.strip().splitlines()[-1]}")
+        cmd = ["--child", "--epochs", str(args.epochs)]
+        r, error = _harness.run_child(__file__, backend, cmd)
+        if r is None:
+            print(f"{backend}: failed: {error}")
             continue
-        results[backend] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[backend] = r
     ref = results.get("torch", {}).get("plain_torch")
     print("| loop | epochs/s | vs plain PyTorch |")
     print("|---|---:|---:|")

@@ -13,13 +13,12 @@ step feeds one token. Within one window the two give identical tokens (checked a
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
+
+import _harness
 
 
 def measure(args):
@@ -62,9 +61,7 @@ def main():
     if args.child:
         print(json.dumps(measure(args)))
         return
-    versions = {
-        m: importlib.metadata.version(m) for m in ("keras", "jax", "tensorflow-cpu", "torch")
-    }
+    versions = _harness.versions()
     print(
         f"# gpt generation, {time.strftime('%Y-%m-%d')}, {platform.platform()}, "
         f"{os.cpu_count()} CPUs; {versions}; run {args.run}; {args.tokens} new tokens, "
@@ -73,14 +70,12 @@ def main():
     print("| backend | tokens/s with cache | tokens/s without | cache speed-up | same tokens |")
     print("|---|---:|---:|---:|---|")
     for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, __file__, "--run", args.run, "--tokens", str(args.tokens)]
+        cmd = ["--run", args.run, "--tokens", str(args.tokens)]
         cmd += ["--batch", str(args.batch), "--prompt", args.prompt, "--child", "1"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode:
-            print(f"| {backend} | failed: {proc.stderr.strip().splitlines()[-1]} ||||")
+        r, error = _harness.run_child(__file__, backend, cmd)
+        if r is None:
+            print(f"| {backend} | failed: {error} ||||")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(
             f"| {backend} | {r['cached']:.1f} | {r['uncached']:.1f} | "
             f"{r['cached'] / r['uncached']:.2f}x | {r['same_within_window']} |"

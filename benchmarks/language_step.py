@@ -11,13 +11,12 @@ depend on the values); a warm-up epoch first (JAX and TensorFlow compile).
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
+
+import _harness
 
 
 def measure(steps: int) -> dict:
@@ -81,22 +80,19 @@ def main():
     if args.child:
         print(json.dumps(measure(args.steps)))
         return
-    versions = {
-        m: importlib.metadata.version(m) for m in ("keras", "jax", "tensorflow-cpu", "torch")
-    }
+    versions = _harness.versions()
     print(
         f"# language models, train steps/s, {time.strftime('%Y-%m-%d')}, {platform.platform()}, "
         f"{os.cpu_count()} CPUs; {versions}; {args.steps} timed steps each\n"
     )
     results = {}
     for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, __file__, "--child", "--steps", str(args.steps)]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode:
-            print(f"{backend}: failed: {proc.stderr.strip().splitlines()[-1]}")
+        cmd = ["--child", "--steps", str(args.steps)]
+        r, error = _harness.run_child(__file__, backend, cmd)
+        if r is None:
+            print(f"{backend}: failed: {error}")
             continue
-        results[backend] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[backend] = r
     ref = results.get("torch")
     print("| model | " + " | ".join(f"{b} steps/s" for b in results) + " | vs torch |")
     print("|---|" + "---:|" * (len(results) + 1))

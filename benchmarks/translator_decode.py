@@ -14,13 +14,12 @@ also checks that cached and uncached decoding produce identical translations.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
-import subprocess
-import sys
 import time
+
+import _harness
 
 MODES = [
     ("greedy", True),
@@ -70,9 +69,7 @@ def main():
     if args.child:
         print(json.dumps(measure(args)))
         return
-    versions = {
-        m: importlib.metadata.version(m) for m in ("keras", "jax", "tensorflow-cpu", "torch")
-    }
+    versions = _harness.versions()
     print(
         f"# translator decoding, {time.strftime('%Y-%m-%d')}, {platform.platform()}, "
         f"{os.cpu_count()} CPUs; {versions}; run {args.run}; {args.n} John verses, "
@@ -81,14 +78,12 @@ def main():
     print("| backend | decoding | KV cache | sentences/s | output tokens/s | cache vs none |")
     print("|---|---|---|---:|---:|---:|")
     for backend in args.backends.split(","):
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        cmd = [sys.executable, __file__, "--run", args.run, "--n", str(args.n)]
+        cmd = ["--run", args.run, "--n", str(args.n)]
         cmd += ["--batch-size", str(args.batch_size), "--child", "1"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode:
-            print(f"| {backend} | failed: {proc.stderr.strip().splitlines()[-1]} |||||")
+        r, error = _harness.run_child(__file__, backend, cmd)
+        if r is None:
+            print(f"| {backend} | failed: {error} |||||")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         speed = {(x["method"], x["cache"]): x["sentences_per_s"] for x in r["results"]}
         for x in r["results"]:
             name = "greedy" if x["method"] == "greedy" else "beam 4"

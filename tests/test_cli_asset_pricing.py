@@ -119,3 +119,5 @@ def test_train_resume_evaluate(tmp_path, panel_file):
 
     proc = run_cli("evaluate", run, check=True)
     assert "| total R² (%) | K=1 | K=2 |" in proc.stdout and "| PCA |" in proc.stdout
+    proc = run_cli("evaluate", run, "--beam-width", "3")
+    assert_one_line_error(proc, "--beam-width: not an option of asset-pricing runs")

@@ -25,7 +25,7 @@ import numpy as np
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.recipes.settings import Settings
-from keraslab.runs import Run, new_run, open_run, reopen_run, require_recipe
+from keraslab.runs import Run, new_run, open_run, reject_options, reopen_run, require_recipe
 
 NAME = "asset-pricing"
 AUTOENCODERS = ("ca0", "ca1", "ca2", "ca3")
@@ -383,10 +383,7 @@ def write_table(run: Run, table: dict, title: str = "") -> dict:
 
 def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) -> dict:
     """The run's R^2 table (from results.jsonl; nothing is refitted)."""
-    options = {k: v for k, v in options.items() if v is not None}
-    if options or n is not None:
-        flags = ", ".join("--" + k.replace("_", "-") for k in [*options, *(["n"] if n else [])])
-        raise UserError(f"{flags}: not an option of asset-pricing runs.")
+    reject_options(NAME, {**options, "n": n})
     run = open_run(run_path)
     require_recipe(run, NAME)
     rows = read_results(run)

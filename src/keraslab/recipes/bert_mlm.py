@@ -37,6 +37,7 @@ from keraslab.runs import (
     load_run_tokenizer,
     new_run,
     open_run,
+    reject_options,
     reopen_run,
     require_recipe,
     save_evaluation,
@@ -365,10 +366,7 @@ def load_model(run: Run, which: str = "last"):
 
 def evaluate(run_path: str, which: str = "last", n: int | None = None, echo=print, **options):
     """Masked-LM loss, perplexity and accuracy on the held-out test texts (fixed mask)."""
-    options = {k: v for k, v in options.items() if v is not None}
-    if options:
-        flags = ", ".join("--" + k.replace("_", "-") for k in options)
-        raise UserError(f"{flags}: not an option of bert-mlm runs.")
+    reject_options(NAME, options)
     run = open_run(run_path)
     check_run(run)
     model, config, tokenizer = load_model(run, which)

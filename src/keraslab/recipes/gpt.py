@@ -36,6 +36,7 @@ from keraslab.runs import (
     load_run_tokenizer,
     new_run,
     open_run,
+    reject_options,
     reopen_run,
     require_recipe,
     save_evaluation,
@@ -402,11 +403,8 @@ def generate(
 
 def evaluate(run_path: str, which: str = "last", echo=print, **options) -> dict:
     """Loss, perplexity and bits per character on the held-out test text (evaluation.json)."""
-    options = {k: v for k, v in options.items() if v is not None}
     options.pop("n", None)
-    if options:
-        flags = ", ".join("--" + k.replace("_", "-") for k in options)
-        raise UserError(f"{flags}: not an option of gpt runs.")
+    reject_options(NAME, options)
     run = open_run(run_path)
     check_run(run)
     model, config, tokenizer = load_model(run, which)

@@ -35,6 +35,7 @@ from keraslab.runs import (
     load_run_tokenizer,
     new_run,
     open_run,
+    reject_options,
     reopen_run,
     require_recipe,
     save_evaluation,
@@ -367,10 +368,7 @@ def classify(run_path: str, texts, which: str = "last") -> list[tuple[str, float
 
 def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) -> dict:
     """Macro-F1, per-class recall, accuracy and the confusion matrix on the test split."""
-    options = {k: v for k, v in options.items() if v is not None}
-    if options or n is not None:
-        flags = ", ".join("--" + k.replace("_", "-") for k in [*options, *(["n"] if n else [])])
-        raise UserError(f"{flags}: not an option of text-classifier runs.")
+    reject_options(NAME, {**options, "n": n})
     run = open_run(run_path)
     check_run(run)
     model, config, tokenizer = load_model(run, which)

@@ -32,6 +32,7 @@ from keraslab.runs import (
     load_run_tokenizer,
     new_run,
     open_run,
+    reject_options,
     reopen_run,
     require_recipe,
     save_evaluation,
@@ -412,9 +413,7 @@ def evaluate(
     **options,
 ) -> dict:
     """BLEU and chrF (sacrebleu) on the run's held-out test split; saved in evaluation.json."""
-    if options:
-        flags = ", ".join("--" + k.replace("_", "-") for k in options)
-        raise UserError(f"{flags}: not an option of translator runs.")
+    reject_options(NAME, options)
     run = open_run(run_path)
     check_run(run)
     model, config, tokenizer = load_model(run, which)

@@ -1,0 +1,27 @@
+"""What the per-backend benchmark scripts share: the Keras backend is fixed per process, so each
+backend is measured in a child process of the same script that prints one JSON line last."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+
+
+def versions() -> dict:
+    return {m: importlib.metadata.version(m) for m in ("keras", "jax", "tensorflow-cpu", "torch")}
+
+
+def run_child(script: str, backend: str, args: list[str]) -> tuple[dict | None, str]:
+    """Run ``python script *args`` with ``KERAS_BACKEND=backend``; ``(result, "")`` from its last
+    stdout line, or ``(None, last line of stderr)`` if it failed."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, script, *map(str, args)], env=env, capture_output=True, text=True
+    )
+    if proc.returncode:
+        lines = proc.stderr.strip().splitlines() or ["no output"]
+        return None, lines[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), ""
