@@ -218,10 +218,20 @@ def test_backend_resolution_order():
     from keraslab.cli import DEFAULT_BACKEND, resolve_backend
     from keraslab.recipes import recipe_info
 
-    # No recipe overrides the default today (torch measured fastest for the translator too).
+    # torch measured fastest for the translator too; asset-pricing's tiny model is fastest on jax.
     assert recipe_info("translator").default_backend is None
-    jax_default = "jax"  # what a recipe with a measured JAX advantage would declare
-    assert resolve_backend(None, jax_default, env={}) == "jax"
+    jax_default = recipe_info("asset-pricing").default_backend
+    assert jax_default == "jax"
+    assert resolve_backend(None, jax_default, env={}, installed=lambda b: True) == "jax"
+    # A default install has torch only: the recipe's default gives way to keraslab's.
+    assert resolve_backend(None, jax_default, env={}, installed=lambda b: False) == DEFAULT_BACKEND
     assert resolve_backend(None, None, env={}) == DEFAULT_BACKEND
     assert resolve_backend(None, jax_default, env={"KERAS_BACKEND": "tensorflow"}) == "tensorflow"
     assert resolve_backend("torch", jax_default, env={"KERAS_BACKEND": "tensorflow"}) == "torch"
+
+
+def test_backend_installed_checks_the_module():
+    from keraslab.cli import backend_installed
+
+    assert backend_installed("torch")  # every install has it (the default backend)
+    assert not backend_installed("no_such_backend_module")

@@ -230,13 +230,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_backend(backend: str | None, default: str | None = None, env=os.environ) -> str:
-    """--backend, else KERAS_BACKEND, else the recipe's measured default, else keraslab's."""
-    return backend or env.get("KERAS_BACKEND") or default or DEFAULT_BACKEND
+_BACKEND_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+
+
+def backend_installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(_BACKEND_MODULES.get(name, name)) is not None
+
+
+def resolve_backend(
+    backend: str | None, default: str | None = None, env=os.environ, installed=backend_installed
+) -> str:
+    """--backend, else KERAS_BACKEND, else the recipe's measured default if that backend is
+    installed (a default install has torch only), else keraslab's."""
+    chosen = backend or env.get("KERAS_BACKEND")
+    if chosen:
+        return chosen
+    if default and installed(default):
+        return default
+    return DEFAULT_BACKEND
 
 
 def _set_backend(backend: str | None, default: str | None = None) -> str:
     chosen = resolve_backend(backend, default)
+    if chosen in BACKENDS and not backend_installed(chosen):
+        extra = "tensorflow" if chosen == "tensorflow" else chosen
+        raise UserError(
+            f"the {chosen} backend is not installed: pip install -e \".[{extra}]\" "
+            f"(or choose another with --backend)."
+        )
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") not in (None, chosen):
         raise UserError("the Keras backend is already loaded in this process.")
     os.environ["KERAS_BACKEND"] = chosen
