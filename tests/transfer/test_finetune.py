@@ -207,6 +207,10 @@ def test_lora_trains_low_rank_factors_only():
     after = _weights(model)
     for path in before:
         assert np.array_equal(before[path], after[path]) == (path not in names), path
+    # Freezing the whole model afterwards reaches the LoRA factors too (on TensorFlow an
+    # assignment of a layer's current `trainable` value is ignored unless forced).
+    ft.freeze(model)
+    assert model.trainable_weights == []
 
 
 def _dense_model(width):

@@ -85,7 +85,7 @@ RECIPES: dict[str, RecipeInfo] = {
         "conditional autoencoders CA0-CA3 (Gu, Kelly & Xiu) vs IPCA/PCA/FF; R2 table for K=1..6",
         ("sim", "sim_linear", "french"),
         "sim",
-        "jax",  # 40x the torch backend's epochs/s for this small model (BENCHMARKS.md)
+        "jax",  # 13x the torch backend's epochs/s for this small model (BENCHMARKS.md)
     ),
 }
 

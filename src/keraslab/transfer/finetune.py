@@ -36,6 +36,14 @@ def _layers(model) -> list:
     return list(model._flatten_layers(include_self=False, recursive=True))
 
 
+def set_trainable(layer, value: bool) -> None:
+    """``layer.trainable = value``, reaching every sublayer on every backend: on TensorFlow,
+    Keras ignores an assignment of the value a layer already has (its auto-tracking returns
+    early), so sublayers set differently before (e.g. by ``enable_lora``) would keep their own."""
+    layer.trainable = not value
+    layer.trainable = value
+
+
 def _matches(name: str, key: str) -> bool:
     return name == key or name.startswith(key)
 
@@ -68,13 +76,13 @@ def freeze(model, until: str | None = None, keep_batchnorm_frozen: bool = True) 
         cut = hits[-1]
     frozen = []
     for i, layer in enumerate(layers):
-        layer.trainable = i > cut
+        set_trainable(layer, i > cut)
         if i <= cut and layer.weights:
             frozen.append(layer.name)
     if keep_batchnorm_frozen:
         for layer in _layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
+                set_trainable(layer, False)
     return frozen
 
 
@@ -108,14 +116,14 @@ def unfreeze_top(model, n_blocks: int, keep_batchnorm_frozen: bool = True) -> li
     start = next(i for i, layer in enumerate(model.layers) if _matches(layer.name, first))
     if start == 0:
         for layer in model.layers:
-            layer.trainable = True
+            set_trainable(layer, True)
         frozen = []
     else:
         frozen = freeze(model, until=model.layers[start - 1].name, keep_batchnorm_frozen=False)
     if keep_batchnorm_frozen:
         for layer in _layers(model):
             if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
+                set_trainable(layer, False)
     return frozen
 
 
@@ -357,13 +365,13 @@ def _train_only(model, keep, head) -> None:
     """Freeze every weight of ``model`` except those of layers where ``keep(layer)`` is true and
     of the ``head`` layers (default: the last layer). BatchNorm layers are frozen, i.e. run in
     inference mode."""
-    model.trainable = True
+    set_trainable(model, True)
     for v in model.weights:
         v.trainable = False
     head = head or [model.layers[-1].name]
     for layer in _layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
+            set_trainable(layer, False)
         elif keep(layer) or layer.name in head:
             for v in layer.weights:
                 v.trainable = True
