@@ -1,5 +1,6 @@
 """``keraslab`` command line: train | sample | translate | generate | classify | evaluate | list
-(recipes: dcgan, wgan-gp, vae, autoencoder, translator, gpt, bert-mlm, text-classifier).
+(recipes: dcgan, wgan-gp, vae, autoencoder, translator, gpt, bert-mlm, text-classifier,
+asset-pricing, finetune-text).
 
 Keras is imported only after the backend is chosen (``--backend``, else the run's backend, else
 ``KERAS_BACKEND``, else keraslab's measured default). User mistakes print one line and exit 2.
@@ -119,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--labelled", type=_positive_int, help="text-classifier: labelled examples used (all)"
     )
+    f = t.add_argument_group("finetune-text options")
+    f.add_argument(
+        "--method",
+        choices=("frozen", "full", "adapters", "lora"),
+        help="finetune-text: what is trained on the pretrained encoder (adapters)",
+    )
+    f.add_argument("--bottleneck", type=_positive_int, help="finetune-text: adapter width (64)")
+    f.add_argument("--lora-rank", type=_positive_int, help="finetune-text: LoRA rank (8)")
     a = t.add_argument_group("asset-pricing options")
     a.add_argument("--data", help="sim | sim-linear | french | your panel FILE.csv/.parquet")
     a.add_argument("--model", help="autoencoders, e.g. ca2 or ca0,ca1,ca2,ca3 (ca2)")
@@ -449,6 +458,9 @@ RECIPE_OPTIONS = (
     "asset_column",
     "return_column",
     "lag",
+    "method",
+    "bottleneck",
+    "lora_rank",
 )
 
 
@@ -494,7 +506,7 @@ def _cmd_evaluate(args) -> None:
     recipe = load_recipe(name)
     image_options = _given(args, ("extractor", "k", "ll_images"))
     text_options = _given(args, ("method", "beam_width", "length_penalty"))
-    if name in ("gpt", "bert-mlm", "text-classifier", "asset-pricing"):
+    if name in ("gpt", "bert-mlm", "text-classifier", "asset-pricing", "finetune-text"):
         r = recipe.evaluate(
             args.run, which=args.checkpoint, n=args.n, **image_options, **text_options
         )

@@ -87,6 +87,13 @@ RECIPES: dict[str, RecipeInfo] = {
         "sim",
         "jax",  # 13x the torch backend's epochs/s for this small model (BENCHMARKS.md)
     ),
+    "finetune-text": RecipeInfo(
+        "finetune-text",
+        "keraslab.recipes.finetune_text",
+        "pretrained all-MiniLM-L6-v2 + new head: --method frozen, full, adapters or lora",
+        ("tweets",),
+        "tweets",
+    ),
 }
 
 
