@@ -1,6 +1,6 @@
 """``keraslab`` command line: train | sample | translate | generate | classify | evaluate | list
 (recipes: dcgan, wgan-gp, vae, autoencoder, translator, gpt, bert-mlm, text-classifier,
-asset-pricing, finetune-text).
+asset-pricing, finetune-text, finetune-image).
 
 Keras is imported only after the backend is chosen (``--backend``, else the run's backend, else
 ``KERAS_BACKEND``, else keraslab's measured default). User mistakes print one line and exit 2.
@@ -128,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--bottleneck", type=_positive_int, help="finetune-text: adapter width (64)")
     f.add_argument("--lora-rank", type=_positive_int, help="finetune-text: LoRA rank (8)")
+    g = t.add_argument_group("finetune-image options")
+    g.add_argument("--images", metavar="FOLDER", help="finetune-image: root/class_name/*.jpg")
+    g.add_argument(
+        "--weights", metavar="FILE", help="finetune-image: your EfficientNet-Lite0 .weights.h5"
+    )
+    g.add_argument("--image-size", type=_positive_int, help="finetune-image: pixels (96)")
+    g.add_argument("--test-images", type=_positive_int, help="finetune-image: test images (1000)")
+    g.add_argument(
+        "--fine-tune-epochs", type=int, help="finetune-image: stage-2 epochs (2; --epochs: stage 1)"
+    )
+    g.add_argument("--unfreeze-blocks", type=int, help="finetune-image: top blocks trained (2)")
+    g.add_argument(
+        "--fine-tune-learning-rate", type=float, help="finetune-image: stage-2 Adam rate (1e-5)"
+    )
     a = t.add_argument_group("asset-pricing options")
     a.add_argument("--data", help="sim | sim-linear | french | your panel FILE.csv/.parquet")
     a.add_argument("--model", help="autoencoders, e.g. ca2 or ca0,ca1,ca2,ca3 (ca2)")
@@ -379,6 +393,8 @@ def _cmd_train(args) -> None:
         "csv",
         "init",
         "panel",
+        "images",
+        "weights",
     ):  # paths saved in config.json: make them absolute
         if given.get(key):
             given[key] = os.path.abspath(os.path.expanduser(given[key]))
@@ -461,6 +477,13 @@ RECIPE_OPTIONS = (
     "method",
     "bottleneck",
     "lora_rank",
+    "images",
+    "weights",
+    "image_size",
+    "test_images",
+    "fine_tune_epochs",
+    "unfreeze_blocks",
+    "fine_tune_learning_rate",
 )
 
 
@@ -506,7 +529,14 @@ def _cmd_evaluate(args) -> None:
     recipe = load_recipe(name)
     image_options = _given(args, ("extractor", "k", "ll_images"))
     text_options = _given(args, ("method", "beam_width", "length_penalty"))
-    if name in ("gpt", "bert-mlm", "text-classifier", "asset-pricing", "finetune-text"):
+    if name in (
+        "gpt",
+        "bert-mlm",
+        "text-classifier",
+        "asset-pricing",
+        "finetune-text",
+        "finetune-image",
+    ):
         r = recipe.evaluate(
             args.run, which=args.checkpoint, n=args.n, **image_options, **text_options
         )

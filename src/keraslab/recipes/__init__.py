@@ -94,6 +94,13 @@ RECIPES: dict[str, RecipeInfo] = {
         ("tweets",),
         "tweets",
     ),
+    "finetune-image": RecipeInfo(
+        "finetune-image",
+        "keraslab.recipes.finetune_image",
+        "pretrained EfficientNet-Lite0 + new head, then the top blocks at a low rate (--images DIR)",
+        ("fashion_mnist", "mnist", "digits"),
+        "fashion_mnist",
+    ),
 }
 
 

