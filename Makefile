@@ -70,6 +70,7 @@ benchmark: install-dev
 	$(BIN)/python benchmarks/wgan_gp_step.py
 	$(BIN)/python benchmarks/translator_step.py
 	$(BIN)/python benchmarks/language_step.py
+	$(BIN)/python benchmarks/asset_pricing_step.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -272,3 +272,16 @@ def test_load_pretrained_legacy_h5(tmp_path):
     (tmp_path / "text.h5").write_text("hello")
     with pytest.raises(UserError, match="not an HDF5"):
         ft.load_pretrained(tmp_path / "text.h5", _dense_model(5))
+
+
+def test_add_head_on_a_base_with_named_inputs():
+    inputs = {k: keras.Input((5,), dtype="int32", name=k) for k in ("token_ids", "padding_mask")}
+    x = keras.layers.Embedding(10, 4)(inputs["token_ids"])
+    x = x * ops.expand_dims(ops.cast(inputs["padding_mask"], "float32"), -1)
+    base = keras.Model(inputs, x)
+    model = ft.add_head(base, 3, dropout=0.0)
+    ids = np.array([[1, 2, 3, 0, 0]], "int32")
+    out = _np(model({"token_ids": ids, "padding_mask": (ids > 0).astype("int32")}))
+    assert out.shape == (1, 3)
+    with pytest.raises(UserError, match="at least 2 classes"):
+        ft.add_head(base, 1)

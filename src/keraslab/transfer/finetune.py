@@ -155,9 +155,17 @@ def add_head(
     if num_classes < 2:
         raise UserError(f"a classification head needs at least 2 classes, got {num_classes}.")
     if inputs is None:
-        inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in base.inputs]
-        if len(inputs) == 1:
-            inputs = inputs[0]
+        struct = base.input  # a tensor, a list or a dict (e.g. token_ids / padding_mask / ...)
+
+        def like(t, name=None):
+            return keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name)
+
+        if isinstance(struct, dict):
+            inputs = {k: like(t, k) for k, t in struct.items()}
+        elif isinstance(struct, (list, tuple)):
+            inputs = [like(t) for t in struct]
+        else:
+            inputs = like(struct)
     x = base(inputs, training=False)
     if len(x.shape) == 4:
         pool = (
