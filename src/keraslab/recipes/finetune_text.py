@@ -26,10 +26,15 @@ from keraslab.callbacks import Checkpoint, MetricsLog
 from keraslab.checkpoint import load_run_checkpoint
 from keraslab.errors import UserError
 from keraslab.io import write_json
-from keraslab.metrics.classification import classification_scores, save_confusion_matrix
+from keraslab.metrics.classification import classification_scores
 from keraslab.models.classifier import class_weights
 from keraslab.recipes.settings import Settings
-from keraslab.recipes.text_classifier import load_data
+from keraslab.recipes.text_classifier import (  # same data, split and scores
+    add_test_scores,
+    format_evaluation,  # noqa: F401 - the CLI prints with recipe.format_evaluation
+    load_data,
+    score_test,
+)
 from keraslab.runs import (
     Run,
     continue_run,
@@ -38,7 +43,6 @@ from keraslab.runs import (
     reject_options,
     reopen_run,
     require_recipe,
-    save_evaluation,
 )
 
 NAME = "finetune-text"
@@ -219,8 +223,7 @@ def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None)
     }
     load_run_checkpoint(model, run, "best")
     result = _test(run, model, tokenizer, data, config, "best", echo)
-    summary.update({f"test_{key}": result[key] for key in ("macro_f1", "accuracy")})
-    summary["test_recall"] = {c: v["recall"] for c, v in result["per_class"].items()}
+    add_test_scores(summary, result)
     write_json(run.summary_path, summary)
     echo(f"run directory: {run.path}")
     return summary
@@ -228,17 +231,7 @@ def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None)
 
 def _test(run, model, tokenizer, data, config, which, echo) -> dict:
     xt = encode(tokenizer, data.test_texts, config.sequence_length)
-    result = classification_scores(data.test_labels, predict(model, xt), data.classes)
-    png = save_confusion_matrix(
-        result["confusion_matrix"],
-        data.classes,
-        run.path / f"confusion-test-{which}.png",
-        title=f"{config.method}: test macro-F1 {result['macro_f1']:.3f}",
-    )
-    result.update({"checkpoint": which, "split": data.split, "confusion_matrix_png": str(png)})
-    save_evaluation(run, f"test-{which}", result)
-    echo(format_evaluation(result))
-    return result
+    return score_test(run, data, predict(model, xt), which, echo, prefix=f"{config.method}: ")
 
 
 def _restore(run: Run, config: Config, which: str):
@@ -260,14 +253,6 @@ def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) 
     config = Config.from_dict(run.config)
     model, tokenizer, _ = _restore(run, config, which)
     return _test(run, model, tokenizer, load_data(config), config, which, echo)
-
-
-def format_evaluation(r: dict) -> str:
-    recalls = ", ".join(f"{c} {v['recall']:.3f}" for c, v in r["per_class"].items())
-    return (
-        f"test macro-F1 {r['macro_f1']:.3f}, accuracy {r['accuracy']:.3f}; recall {recalls} "
-        f"({r['checkpoint']} checkpoint); {r['confusion_matrix_png']}"
-    )
 
 
 def sample(*args, **kwargs):

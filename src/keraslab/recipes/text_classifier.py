@@ -307,8 +307,7 @@ def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None)
     }
     model, _, _ = _restore(run, config, "best")  # test the checkpoint with the best val macro-F1
     result = _test(run, model, tokenizer, data, "best", echo)
-    summary.update({f"test_{k}": result[k] for k in ("macro_f1", "accuracy")})
-    summary["test_recall"] = {c: v["recall"] for c, v in result["per_class"].items()}
+    add_test_scores(summary, result)
     summary["confusion_matrix_png"] = result["confusion_matrix_png"]
     write_json(run.summary_path, summary)
     echo(f"run directory: {run.path}")
@@ -317,17 +316,30 @@ def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None)
 
 def _test(run, model, tokenizer, data, which, echo) -> dict:
     xt = encode(tokenizer, data.test_texts, model.backbone.sequence_length)
-    result = classification_scores(data.test_labels, predict(model, xt), data.classes)
+    return score_test(run, data, predict(model, xt), which, echo)
+
+
+def score_test(run, data, predicted, which, echo, prefix: str = "") -> dict:
+    """Scores of ``predicted`` test labels, the confusion-matrix PNG and ``evaluation.json``
+    entry of the run; prints the one-line summary. Shared with ``finetune-text``."""
+    result = classification_scores(data.test_labels, predicted, data.classes)
     png = save_confusion_matrix(
         result["confusion_matrix"],
         data.classes,
         run.path / f"confusion-test-{which}.png",
-        title=f"test macro-F1 {result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}",
+        title=f"{prefix}test macro-F1 {result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}",
     )
     result.update({"checkpoint": which, "split": data.split, "confusion_matrix_png": str(png)})
     save_evaluation(run, f"test-{which}", result)
     echo(format_evaluation(result))
     return result
+
+
+def add_test_scores(summary: dict, result: dict) -> dict:
+    """The test macro-F1, accuracy and per-class recall of ``result`` into ``summary``."""
+    summary.update({f"test_{k}": result[k] for k in ("macro_f1", "accuracy")})
+    summary["test_recall"] = {c: v["recall"] for c, v in result["per_class"].items()}
+    return summary
 
 
 def _restore(run: Run, config: Config, which: str):
