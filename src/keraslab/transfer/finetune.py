@@ -80,10 +80,15 @@ def freeze(model, until: str | None = None, keep_batchnorm_frozen: bool = True) 
         if i <= cut and layer.weights:
             frozen.append(layer.name)
     if keep_batchnorm_frozen:
-        for layer in _layers(model):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                set_trainable(layer, False)
+        _freeze_batchnorm(model)
     return frozen
+
+
+def _freeze_batchnorm(model) -> None:
+    """Every BatchNormalization inside ``model`` frozen, i.e. in inference mode."""
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            set_trainable(layer, False)
 
 
 def blocks(model) -> list[str]:
@@ -121,9 +126,7 @@ def unfreeze_top(model, n_blocks: int, keep_batchnorm_frozen: bool = True) -> li
     else:
         frozen = freeze(model, until=model.layers[start - 1].name, keep_batchnorm_frozen=False)
     if keep_batchnorm_frozen:
-        for layer in _layers(model):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                set_trainable(layer, False)
+        _freeze_batchnorm(model)
     return frozen
 
 
@@ -167,20 +170,13 @@ def add_head(
         else:
             inputs = like(struct)
     x = base(inputs, training=False)
-    if len(x.shape) == 4:
-        pool = (
-            keras.layers.GlobalAveragePooling2D
-            if pooling == "avg"
-            else keras.layers.GlobalMaxPooling2D
-        )
-        x = pool(name=f"{name}_pool")(x)
-    elif len(x.shape) == 3:
-        pool = (
-            keras.layers.GlobalAveragePooling1D
-            if pooling == "avg"
-            else keras.layers.GlobalMaxPooling1D
-        )
-        x = pool(name=f"{name}_pool")(x)
+    # (max, average) pooling over the spatial axes of a feature map or the steps of a sequence
+    pools = {
+        4: (keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D),
+        3: (keras.layers.GlobalMaxPooling1D, keras.layers.GlobalAveragePooling1D),
+    }
+    if len(x.shape) in pools:
+        x = pools[len(x.shape)][pooling == "avg"](name=f"{name}_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
     logits = keras.layers.Dense(num_classes, name=f"{name}_logits")(x)
