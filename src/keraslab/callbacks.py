@@ -138,19 +138,31 @@ class Checkpoint(keras.callbacks.Callback):
 
 
 class FIDMonitor(keras.callbacks.Callback):
-    """Add a FID (and nothing else) to the epoch logs: ``n`` generated images vs real features.
+    """Add a FID to the epoch logs: ``n`` generated images vs real features; with a classifier
+    extractor (``features_and_logits``) also the recognisability scores of the same images
+    (:func:`keraslab.metrics.quality.class_scores`: ``score``, ``confident``,
+    ``classes_present``).
 
-    Put it before :class:`MetricsLog` and :class:`Checkpoint` so they see the value.
+    Put it before :class:`MetricsLog` and :class:`Checkpoint` so they see the values.
 
     Args:
         extractor: callable ``images -> (n, d) features`` (e.g. ``ClassifierFeatures("mnist")``).
         real_features: array (m, d). Features of real images.
         n: int. Generated images per evaluation.
-        key: str. Log key.
+        key: str. Log key of the FID.
         seed: int. Seed of the latents (fixed, so epochs are comparable).
+        quality: bool. Also log the class scores when the extractor gives logits.
     """
 
-    def __init__(self, extractor, real_features, n: int = 2000, key: str = "fid", seed: int = 1):
+    def __init__(
+        self,
+        extractor,
+        real_features,
+        n: int = 2000,
+        key: str = "fid",
+        seed: int = 1,
+        quality: bool = True,
+    ):
         super().__init__()
         self.extractor, self.real_features, self.n, self.key, self.seed = (
             extractor,
@@ -159,13 +171,25 @@ class FIDMonitor(keras.callbacks.Callback):
             key,
             seed,
         )
+        self.quality = quality and hasattr(extractor, "features_and_logits")
 
     def on_epoch_end(self, epoch, logs=None):
         from keraslab.metrics.fid import fid
+        from keraslab.metrics.quality import class_scores, softmax
 
         images = self.model.sample(self.n, seed=self.seed)
-        if logs is not None:
-            logs[self.key] = fid(self.extractor(images), self.real_features)
+        if self.quality:
+            features, logits = self.extractor.features_and_logits(images)
+        else:
+            features, logits = self.extractor(images), None
+        if logs is None:
+            return
+        logs[self.key] = fid(features, self.real_features)
+        if logits is not None:
+            q = class_scores(softmax(logits))
+            logs.update(
+                score=q["score"], confident=q["confident"], classes_present=q["classes_present"]
+            )
 
 
 class ReconstructionGrid(keras.callbacks.Callback):

@@ -1,4 +1,5 @@
-"""``keraslab`` command line: train | sample | translate | generate | classify | evaluate | list
+"""``keraslab`` command line: train | sample | export | translate | generate | classify | evaluate |
+list
 (recipes: dcgan, wgan-gp, vae, autoencoder, translator, gpt, bert-mlm, text-classifier,
 asset-pricing, finetune-text, finetune-image).
 
@@ -13,6 +14,7 @@ import os
 import sys
 
 from keraslab.errors import UserError
+from keraslab.presets import GAN_ARCHITECTURES
 
 # Fastest backend measured for our jobs on CPU (benchmarks/dcgan_step.py, BENCHMARKS.md).
 DEFAULT_BACKEND = "torch"
@@ -55,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = t.add_argument_group("recipe options (each applies to the recipes named)")
     r.add_argument(
         "--conditional", action="store_true", default=None, help="dcgan, wgan-gp: class-conditional"
+    )
+    r.add_argument(
+        "--arch",
+        choices=tuple(GAN_ARCHITECTURES),
+        help="dcgan, wgan-gp: network preset, dcgan (BatchNorm; dcgan's default) or lecture "
+        "(the course's; wgan-gp's default)",
     )
     r.add_argument("--n-critic", type=_positive_int, help="wgan-gp: critic steps per G step (5)")
     r.add_argument("--gp-weight", type=float, help="wgan-gp: gradient-penalty weight (10)")
@@ -175,7 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="save a grid of generated images from a run")
     s.add_argument("run")
     s.add_argument("--n", type=_positive_int, default=64)
-    s.add_argument("--out", help="PNG path (default RUN/sample-<checkpoint>-seed<seed>.png)")
+    s.add_argument(
+        "--out",
+        help="X.png: a grid; X.npy: the raw images (n, h, w, c) float32 in [0, 1] and the grid "
+        "X.png (default RUN/sample-<checkpoint>-seed<seed>.png)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", choices=("last", "best"), default="last")
     s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -249,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--length-penalty", type=float, help="translator: beam GNMT alpha (0.6)")
     e.add_argument("--backend", choices=BACKENDS)
 
+    x = sub.add_parser(
+        "export", help="write a run's model (a GAN's generator, ...) as a standard .keras file"
+    )
+    x.add_argument("run")
+    x.add_argument("--out", required=True, metavar="FILE.keras")
+    x.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    x.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    x.add_argument("--backend", choices=BACKENDS)
+
     sub.add_parser("list", help="recipes and datasets (and which datasets are installed)")
     return p
 
@@ -286,7 +307,6 @@ def _set_backend(backend: str | None, default: str | None = None) -> str:
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") not in (None, chosen):
         raise UserError("the Keras backend is already loaded in this process.")
     os.environ["KERAS_BACKEND"] = chosen
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return chosen
 
 
@@ -299,6 +319,9 @@ def _cmd_list() -> None:
         print(
             f"  {r.name:<14} {r.description}  [datasets: {', '.join(r.datasets)}; default {r.default_dataset}]"
         )
+    print("network presets (--arch; dcgan defaults to dcgan, wgan-gp to lecture):")
+    for name, description in GAN_ARCHITECTURES.items():
+        print(f"  {name:<14} {description}")
     print("datasets:")
     for d in DATASETS.values():
         status = "installed" if d.locate() is not None else f"missing: {d.install}"
@@ -412,6 +435,7 @@ def _cmd_train(args) -> None:
 
 RECIPE_OPTIONS = (
     "conditional",
+    "arch",
     "n_critic",
     "gp_weight",
     "beta_2",
@@ -512,6 +536,21 @@ def _cmd_sample(args) -> None:
         images=args.images,
     )
     print(path)
+
+
+def _cmd_export(args) -> None:
+    from keraslab.runs import open_run
+
+    open_run(args.run)  # one-line errors before Keras loads
+    if not args.out.endswith(".keras"):
+        raise UserError(f"--out must end in .keras (a Keras model file), got {args.out}.")
+    if os.path.exists(args.out) and not args.force:
+        raise UserError(f"{args.out} exists: choose another --out or pass --force to overwrite it.")
+    name = _run_backend(args.run, args.backend)
+    from keraslab.recipes import load_recipe
+    from keraslab.recipes.export import export_run
+
+    print(export_run(load_recipe(name), args.run, args.out, args.checkpoint, args.force))
 
 
 def _given(args, names) -> dict:
@@ -651,6 +690,9 @@ def _cmd_classify(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from keraslab.quiet import silence_tensorflow_import
+
+    silence_tensorflow_import()  # TensorFlow's start-up lines stay off the terminal
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -679,6 +721,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_generate(args)
         elif args.command == "classify":
             _cmd_classify(args)
+        elif args.command == "export":
+            _cmd_export(args)
         return 0
     except UserError as e:
         print(f"keraslab: error: {e}", file=sys.stderr)

@@ -8,6 +8,7 @@ from keras import ops
 from keraslab.callbacks import ImageGrid
 from keraslab.data import load_digits
 from keraslab.models import DCGAN, build_discriminator, build_generator
+from keraslab.models.gan import ARCHITECTURES
 
 pytestmark = pytest.mark.backend
 
@@ -34,6 +35,107 @@ def test_lecture_architecture_shapes():
     assert tuple(build_generator(16, (8, 8, 3)).output.shape) == (None, 8, 8, 3)
     with pytest.raises(ValueError, match="multiples of 4"):
         build_generator(16, (10, 10, 1))
+
+
+def _layers(model):
+    """(kind, settings) per layer, the settings a reader of the notes would compare."""
+    out = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        c = layer.get_config()
+        if kind in ("Conv2D", "Conv2DTranspose"):
+            act = c.get("activation", "linear")
+            out.append((kind, c["filters"], tuple(c["kernel_size"]), tuple(c["strides"]), act,
+                        c["use_bias"]))  # fmt: skip
+        elif kind == "Dense":
+            out.append((kind, c["units"], c["activation"], c["use_bias"]))
+        elif kind == "LeakyReLU":
+            out.append((kind, round(float(c["negative_slope"]), 3)))
+        elif kind == "Dropout":
+            out.append((kind, c["rate"]))
+        elif kind == "BatchNormalization":
+            out.append((kind, round(c["momentum"], 3), c["epsilon"]))
+        elif kind == "Activation":
+            out.append((kind, c["activation"]))
+        else:
+            out.append((kind,))
+    return out
+
+
+def test_lecture_preset_is_the_course_notes_layer_by_layer():
+    """The notes' generator_v2 / discriminator_v2: Dense(7*7*8) -> Reshape -> three 4x4
+    transposed convolutions (64, 128, 128; strides 2, 2, 1), LeakyReLU(0.2) after each, 5x5
+    sigmoid convolution; discriminator 4x4 convolutions 32, 64, 64 (strides 2, 2, 1) with
+    LeakyReLU(0.2), Flatten, Dropout(0.2), Dense(1)."""
+    gan = DCGAN(arch="lecture")
+    lrelu = ("LeakyReLU", 0.2)
+    assert _layers(gan.generator) == [
+        ("Dense", 7 * 7 * 8, "linear", True),
+        ("Reshape",),
+        ("Conv2DTranspose", 64, (4, 4), (2, 2), "linear", True), lrelu,
+        ("Conv2DTranspose", 128, (4, 4), (2, 2), "linear", True), lrelu,
+        ("Conv2DTranspose", 128, (4, 4), (1, 1), "linear", True), lrelu,
+        ("Conv2D", 1, (5, 5), (1, 1), "sigmoid", True),
+    ]  # fmt: skip
+    assert _layers(gan.discriminator) == [
+        ("Conv2D", 32, (4, 4), (2, 2), "linear", True), lrelu,
+        ("Conv2D", 64, (4, 4), (2, 2), "linear", True), lrelu,
+        ("Conv2D", 64, (4, 4), (1, 1), "linear", True), lrelu,
+        ("Flatten",), ("Dropout", 0.2), ("Dense", 1, "linear", True),
+    ]  # fmt: skip
+
+
+def test_default_preset_is_what_the_readme_says():
+    """README: Dense to 7x7x128, BatchNorm, ReLU; 4x4 stride-2 transposed convolutions to 64 and
+    32 channels, each with BatchNorm and ReLU; a 3x3 sigmoid convolution. Discriminator: 4x4
+    stride-2 convolutions 64 and 128, LeakyReLU(0.2), BatchNorm on the second, Dense(1) logit."""
+    gan = DCGAN()
+    assert gan.arch == "dcgan" and set(ARCHITECTURES) == {"dcgan", "lecture"}
+    bn = ("BatchNormalization", 0.9, 1e-5)
+    assert _layers(gan.generator) == [
+        ("Dense", 7 * 7 * 128, "linear", False), bn, ("ReLU",),
+        ("Reshape",),
+        ("Conv2DTranspose", 64, (4, 4), (2, 2), "linear", False), bn, ("ReLU",),
+        ("Conv2DTranspose", 32, (4, 4), (2, 2), "linear", False), bn, ("ReLU",),
+        ("Conv2D", 1, (3, 3), (1, 1), "sigmoid", True),
+    ]  # fmt: skip
+    assert _layers(gan.discriminator) == [
+        ("Conv2D", 64, (4, 4), (2, 2), "linear", True), ("LeakyReLU", 0.2),
+        ("Conv2D", 128, (4, 4), (2, 2), "linear", False), bn, ("LeakyReLU", 0.2),
+        ("Flatten",), ("Dense", 1, "linear", True),
+    ]  # fmt: skip
+    # conditional variants keep the same trunk and add the label inputs
+    cgan = DCGAN(num_classes=10)
+    assert len(cgan.generator.inputs) == 2 and len(cgan.discriminator.inputs) == 2
+    with pytest.raises(ValueError, match="dcgan, lecture"):
+        DCGAN(arch="resnet")
+
+
+def test_batchnorm_discriminator_sees_real_and_fake_batches_separately():
+    """With batch norm, one concatenated batch would normalise real and fake images together;
+    the loss calls the discriminator once per kind: the result equals a hand computation with
+    two separate calls."""
+    gan = DCGAN(image_shape=(8, 8, 1), latent_dim=4, seed=3, label_noise=0.0)
+    gan.compile()
+    x = np.random.default_rng(0).random((6, 8, 8, 1)).astype("float32")
+    from keraslab.engine import Batch
+
+    state = ops.convert_to_numpy(gan.seed_generator.state)
+    loss = float(ops.convert_to_numpy(gan.discriminator_loss(Batch(x))))
+    gan.seed_generator.state.assign(state)  # replay the same random draws
+    fake = gan.generator(gan._latents(6), training=True)
+    keras.random.uniform((12, 1), seed=gan.seed_generator)  # the label-noise draw
+    d = gan.discriminator
+    f_logit = ops.convert_to_numpy(d(fake, training=True)).ravel()
+    r_logit = ops.convert_to_numpy(d(x, training=True)).ravel()
+
+    def bce(t, z):  # binary cross-entropy on logits, by hand
+        return np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+
+    expected = 0.5 * (bce(1.0, f_logit) + bce(0.0, r_logit))
+    assert loss == pytest.approx(expected, rel=1e-4, abs=1e-5)
 
 
 def test_dcgan_trains_two_epochs_on_digits(digits, tmp_path):

@@ -5,8 +5,9 @@ Only this package imports jax, tensorflow or torch (``tests/engine/test_imports.
 
 from keraslab.engine.gradients import grad, no_grad
 from keraslab.engine.inference import compile_inference
-from keraslab.engine.model import PhasedModel
+from keraslab.engine.model import PhasedModel, fastest_jit_compile
 from keraslab.engine.phases import Batch, Phase, PhaseOptimizers
+from keraslab.engine.seeding import set_seed
 
 __all__ = [
     "Batch",
@@ -14,6 +15,8 @@ __all__ = [
     "PhaseOptimizers",
     "PhasedModel",
     "compile_inference",
+    "fastest_jit_compile",
     "grad",
     "no_grad",
+    "set_seed",
 ]

@@ -117,3 +117,13 @@ class PhasedModel(keras.Model):
     def unpack(data) -> Batch:
         x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
         return Batch(x, y, sw)
+
+
+def fastest_jit_compile() -> bool:
+    """The ``jit_compile`` setting that trained convolutional GANs fastest on each backend on CPU.
+
+    TensorFlow: XLA (13.6 DCGAN updates/s against 9.7 for a plain ``tf.function``); JAX: always
+    jitted; PyTorch: eager (``torch.compile`` measured 8.2 against 10.3). benchmarks/
+    dcgan_time_to_quality.py, BENCHMARKS.md.
+    """
+    return keras.backend.backend() in ("tensorflow", "jax")

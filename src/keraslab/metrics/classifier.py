@@ -230,6 +230,12 @@ class ClassifierFeatures:
         """
         return self._run(images, batch_size, progress)[0]
 
+    def features_and_logits(
+        self, images, batch_size: int = 500, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(features, logits)`` from one pass (see :meth:`__call__` and :meth:`logits`)."""
+        return self._run(images, batch_size, progress)
+
     def logits(self, images, batch_size: int = 500, progress: bool = False) -> np.ndarray:
         """Class logits ``(N, classes)`` (float64) for the same inputs as :meth:`__call__`.
 

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from keraslab.data import get_dataset, load
+from keraslab.engine.seeding import set_seed
 from keraslab.metrics.classifier import WEIGHTS_DIR, build_classifier, weights_paths
 
 DEFAULT_EPOCHS = {"mnist": 4, "fashion_mnist": 8, "digits": 20}
@@ -98,7 +99,7 @@ def train(args: argparse.Namespace) -> dict:
     """Train, evaluate and save; returns the metadata written to the JSON file."""
     spec = get_dataset(args.dataset)
     epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS.get(spec.name, 5)
-    keras.utils.set_random_seed(args.seed)
+    set_seed(args.seed)
     (x, y), (xt, yt) = load(spec.name, "float32")
     augment = args.augment
     if augment == "auto":

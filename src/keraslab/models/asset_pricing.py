@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from keraslab.engine.seeding import set_seed
+
 ARCHITECTURES = {"ca0": (), "ca1": (32,), "ca2": (32, 16), "ca3": (32, 16, 8)}
 
 
@@ -121,7 +123,7 @@ class CAEnsemble:
         self.epochs_trained: list[int] = []
 
     def build(self, n_characteristics: int, seed: int) -> ConditionalAutoencoder:
-        keras.utils.set_random_seed(seed)
+        set_seed(seed)
         model = ConditionalAutoencoder(
             n_characteristics, self.n_factors, ARCHITECTURES[self.architecture], self.l1
         )

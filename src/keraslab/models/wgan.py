@@ -18,7 +18,13 @@ import keras
 from keras import ops
 
 from keraslab.engine import Phase, grad, no_grad
-from keraslab.models.gan import ImageGAN, _image_input, build_generator
+from keraslab.models.gan import (
+    ImageGAN,
+    _image_input,
+    build_bn_generator,
+    build_generator,
+    check_arch,
+)
 
 
 def build_critic(
@@ -91,10 +97,13 @@ class WGANGP(ImageGAN):
     Args:
         image_shape: tuple of int. (height, width, channels), images in [0, 1].
         latent_dim: int. Size of the latent vector.
-        generator: optional ``keras.Model``. Defaults to a DCGAN-style generator
+        generator: optional ``keras.Model``. Defaults to the ``arch`` preset's.
+        arch: str. ``"lecture"`` (default): the lecture-style generator
             (:func:`~keraslab.models.build_generator` with 7x7x128 -> widths (64, 32, 32); about
             64 M multiply-adds per image, a third of the DCGAN v2 generator, because WGAN-GP runs
-            it 6 times per batch).
+            it 6 times per batch); ``"dcgan"``: the BatchNorm generator of
+            :func:`~keraslab.models.gan.build_bn_generator`. The critic is
+            :func:`build_critic` for both (no batch norm: the penalty is per example).
         critic: optional ``keras.Model`` returning one score. Defaults to :func:`build_critic`.
         n_critic: int. Critic updates per generator update (5 in the paper).
         gp_weight: float. Weight of the gradient penalty (10 in the paper).
@@ -118,14 +127,18 @@ class WGANGP(ImageGAN):
         gp_weight: float = 10.0,
         num_classes: int | None = None,
         seed: int | None = None,
+        arch: str = "lecture",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.arch = check_arch(arch)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
         self._init_common(image_shape, latent_dim, num_classes, seed)
         self.n_critic = int(n_critic)
         self.gp_weight = float(gp_weight)
+        if generator is None and arch == "dcgan":
+            generator = build_bn_generator(latent_dim, self.image_shape, num_classes=num_classes)
         self.generator = generator or build_generator(
             latent_dim,
             self.image_shape,
@@ -184,6 +197,7 @@ class WGANGP(ImageGAN):
             **self._common_config(),
             "n_critic": self.n_critic,
             "gp_weight": self.gp_weight,
+            "arch": self.arch,
             "critic": keras.saving.serialize_keras_object(self.critic),
         }
 

@@ -26,9 +26,11 @@ RECIPES: dict[str, RecipeInfo] = {
     "dcgan": RecipeInfo(
         "dcgan",
         "keraslab.recipes.dcgan",
-        "DCGAN (lecture v2 architecture) on 28x28 grayscale images; FID/KID evaluation",
+        "DCGAN (--arch dcgan: BatchNorm, default; lecture: the course's v2) on 28x28 images; "
+        "FID/KID and recognisability scores",
         ("mnist", "fashion_mnist", "digits"),
         "mnist",
+        "tensorflow",  # with XLA: 1.3x the torch backend's updates/s (BENCHMARKS.md)
     ),
     "wgan-gp": RecipeInfo(
         "wgan-gp",

@@ -15,10 +15,13 @@ import numpy as np
 from keraslab.callbacks import Checkpoint, FIDMonitor, ImageGrid, MetricsLog
 from keraslab.checkpoint import CheckpointError, load_checkpoint
 from keraslab.data import DataSourceMissing, get_dataset, load
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
-from keraslab.io import save_image_grid, write_json
+from keraslab.io import atomic_path, save_image_grid, write_json
 from keraslab.recipes.settings import Settings
 from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
+
+MAX_SAMPLES = 100_000  # `sample --n` upper bound (100k MNIST images are 314 MB as float32)
 
 
 @dataclass
@@ -190,11 +193,19 @@ class ImageRecipe:
         extractor = fast_extractor(config.dataset)
         if extractor is None:
             return {}
+        from keraslab.metrics.quality import class_scores, format_quality, softmax
+
         n = config.final_samples
-        fake = extractor(model.sample(n, seed=12345))
-        real = extractor(data.x_test[:n])
+        fake, fake_logits = extractor.features_and_logits(model.sample(n, seed=12345))
+        real, real_logits = extractor.features_and_logits(data.x_test[:n])
         out = fid_kid(fake, real, extractor.name, f"test split ({len(real)})")
+        out["quality"] = class_scores(softmax(fake_logits))
+        out["real_quality"] = class_scores(softmax(real_logits))
         echo(f"FID ({out['extractor']}, {out['samples']} samples vs test split): {out['fid']:.2f}")
+        echo(
+            f"recognisable ({out['extractor']}): "
+            + format_quality(out["quality"], out["real_quality"])
+        )
         return out
 
     def final_pictures(self, run: Run, config, model, data: Data) -> dict:
@@ -207,6 +218,10 @@ class ImageRecipe:
         return out
 
     # ---- shared machinery --------------------------------------------------------------------
+    def config_from_run(self, saved: dict):
+        """The Config of a saved run (``config.json``); recipes map older settings here."""
+        return self.Config.from_dict(saved)
+
     def check_run(self, run: Run) -> None:
         if run.recipe != self.name:
             raise UserError(f"{run.path} is a {run.recipe!r} run, not {self.name!r}.")
@@ -217,7 +232,7 @@ class ImageRecipe:
         data = self.load_data(config)  # before creating anything: a missing source writes nothing
         run = new_run(out, self.name, {**asdict(config), "backend": keras.backend.backend()})
         echo(f"run directory: {run.path}")
-        keras.utils.set_random_seed(config.seed)
+        set_seed(config.seed)
         model = self.build_model(config)
         return self._fit(run, config, model, data, initial_epoch=0, verbose=verbose, echo=echo)
 
@@ -225,13 +240,13 @@ class ImageRecipe:
         """Continue a run from its newest checkpoint (weights, optimizers, seeds, epoch)."""
         run = open_run(run_path)
         self.check_run(run)
-        config = self.Config.from_dict(run.config)
+        config = self.config_from_run(run.config)
         if epochs is not None:
             config.epochs = epochs
         config.validate()
         ckpt = run.checkpoint("last")
         data = self.load_data(config)
-        keras.utils.set_random_seed(config.seed)
+        set_seed(config.seed)
         model = self.build_model(config)
         try:
             header = load_checkpoint(model, ckpt)
@@ -277,7 +292,7 @@ class ImageRecipe:
         return summary
 
     def load_model(self, run: Run, which: str = "last"):
-        config = self.Config.from_dict(run.config)
+        config = self.config_from_run(run.config)
         model = self.build_model(config)
         try:
             load_checkpoint(model, run.checkpoint(which))
@@ -328,20 +343,42 @@ class ImageRecipe:
         latents: str | None = None,
         images: str | None = None,
     ) -> Path:
-        """Save a grid of ``n`` images from a run as a PNG; returns its path."""
+        """Save ``n`` images from a run: a PNG grid (``--out X.png``), or the raw images as
+        ``X.npy`` (``(n, h, w, c)`` float32 in [0, 1]) plus their grid ``X.png``. Returns the
+        path of ``--out``."""
         if n < 1:
             raise UserError(f"--n must be a positive integer, got {n}.")
+        if n > MAX_SAMPLES:
+            raise UserError(f"--n must be at most {MAX_SAMPLES:,}, got {n:,}.")
         run = open_run(run_path)
         self.check_run(run)
         tag = f"-label{label}" if label is not None else ""
         out = Path(out) if out else run.path / f"sample-{which}-seed{seed}{tag}.png"
-        if out.exists() and not force:
-            raise UserError(f"{out} exists: choose another --out or pass --force to overwrite it.")
-        if out.suffix.lower() != ".png":
-            raise UserError(f"--out must end in .png, got {out}.")
+        suffix = out.suffix.lower()
+        if suffix not in (".png", ".npy"):
+            raise UserError(
+                f"--out must end in .png (a grid) or .npy (the raw images and a grid), got {out}."
+            )
+        targets = [out] if suffix == ".png" else [out, out.with_suffix(".png")]
+        for path in targets:
+            if path.exists() and not force:
+                raise UserError(
+                    f"{path} exists: choose another --out or pass --force to overwrite it."
+                )
         model, config = self.load_model(run, which)
         pictures, ncols = self.make_images(model, config, n, seed, label, latents, images)
-        return save_image_grid(np.asarray(pictures), out, ncols=ncols, scale=2)
+        pictures = np.asarray(pictures, dtype="float32")
+        grid = save_image_grid(pictures, targets[-1], ncols=ncols, scale=2)
+        if suffix == ".png":
+            return grid
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, pictures, allow_pickle=False)
+        return out
+
+    def export_model(self, model):
+        """The part of a trained model users take home (a GAN's generator; else the model)."""
+        return getattr(model, "generator", model)
 
     # ---- evaluate ------------------------------------------------------------------------------
     def evaluate(

@@ -27,6 +27,7 @@ from keraslab.data.text import (
     pad_batch,
     sentence_pairs,
 )
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.models.bert import BertPretrainer, gather_masked, mask_tokens
@@ -296,7 +297,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
         train_texts, vocabulary_size=config.vocab_size, extra_special_tokens=BERT_SPECIAL_TOKENS
     )
     tokenizer.save(run.path / "tokenizer.json")
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, _steps(config, len(train_texts)))
     echo(f"model: {model.count_params():,} parameters, vocabulary {tokenizer.vocabulary_size}")
     return _fit(run, config, model, tokenizer, train_texts, val_texts, 0, verbose, echo)
@@ -350,7 +351,7 @@ def _fit(run, config, model, tokenizer, train_texts, val_texts, initial, verbose
 
 def _restore(run: Run, config: Config, which: str, n_texts: int = 1):
     tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, _steps(config, n_texts))
     header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header

@@ -23,6 +23,7 @@ import numpy as np
 
 from keraslab.callbacks import MetricsLog
 from keraslab.data import DataSourceMissing
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
@@ -194,7 +195,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
 
     config.validate()
     (x, y), (xv, yv), (xt, yt), classes = load_data(config)  # bad input: nothing written
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model, base = build_model(config, len(classes))
     run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
     run.config.update(classes=list(classes))

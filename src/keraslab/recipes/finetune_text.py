@@ -24,6 +24,7 @@ import numpy as np
 
 from keraslab.callbacks import Checkpoint, MetricsLog
 from keraslab.checkpoint import load_run_checkpoint
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.metrics.classification import classification_scores
@@ -152,7 +153,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
     """Fine-tune a new run under ``out``; returns the summary (also summary.json)."""
     config.validate()
     data = load_data(config)  # before creating anything: bad input writes nothing
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model, tokenizer = build_model(config, len(data.classes))  # missing weights: nothing written
     run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
     run.config.update(classes=list(data.classes))
@@ -201,7 +202,7 @@ def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None)
         Checkpoint(run.checkpoints, monitor="val_macro_f1", mode="max", best=best),
     ]
     t0 = time.time()
-    keras.utils.set_random_seed(config.seed + initial)
+    set_seed(config.seed + initial)
     model.fit(
         x,
         y,
@@ -238,7 +239,7 @@ def _restore(run: Run, config: Config, which: str):
     classes = run.config.get("classes")
     if not classes:
         raise UserError(f"{run.path}/config.json lacks the class names: the run is damaged.")
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model, tokenizer = build_model(config, len(classes))
     model.optimizer.build(model.trainable_variables)  # its state is in the checkpoint too
     header = load_run_checkpoint(model, run, which)

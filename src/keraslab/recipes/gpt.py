@@ -26,6 +26,7 @@ from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.corpus import CharTokenizer, load_text_corpus, sequential_windows
 from keraslab.data.text import SubwordTokenizer
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.models.gpt import GPT
@@ -275,7 +276,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
     tokenizer = make_tokenizer(config, corpus)
     encode_prompt(tokenizer, config.prompt)  # an unusable prompt fails before training
     tokenizer.save(run.path / "tokenizer.json")
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
     echo(f"model: {model.count_params():,} parameters, vocabulary {tokenizer.vocabulary_size}")
     return _fit(run, config, model, tokenizer, corpus, 0, verbose, echo)
@@ -348,7 +349,7 @@ def _fit(run, config, model, tokenizer, corpus, initial_epoch, verbose, echo, be
 
 def _restore(run: Run, config: Config, which: str):
     tokenizer = load_tokenizer(run, config.level)
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
     header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header

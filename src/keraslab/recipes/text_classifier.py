@@ -24,6 +24,7 @@ from keraslab.callbacks import Checkpoint, MetricsLog
 from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.text import BERT_SPECIAL_TOKENS, SubwordTokenizer, bert_sequences, pad_batch
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import write_json
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
@@ -237,7 +238,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
             extra_special_tokens=BERT_SPECIAL_TOKENS,
         )
     tokenizer.save(run.path / "tokenizer.json")
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, len(data.classes), arch)
     if init is not None:
         model.load_backbone(pretrained.backbone)
@@ -286,7 +287,7 @@ def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None)
     ]
     t0 = time.time()
     # Keras draws the shuffle order from the global seed: seed it per epoch for resumes.
-    keras.utils.set_random_seed(config.seed + initial)
+    set_seed(config.seed + initial)
     model.fit(
         x,
         y,
@@ -350,7 +351,7 @@ def _restore(run: Run, config: Config, which: str):
     arch = run.config.get("architecture")
     if not arch:
         raise UserError(f"{run.path}/config.json lacks the architecture: the run is damaged.")
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size, len(classes), arch)
     header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header

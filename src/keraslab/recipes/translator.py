@@ -21,6 +21,7 @@ from keraslab.checkpoint import load_run_checkpoint
 from keraslab.data import DataSourceMissing
 from keraslab.data.text import SubwordTokenizer, TranslationBatches, pad_batch
 from keraslab.data.translation import load_translation_pairs
+from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.metrics.text import translation_scores
@@ -268,7 +269,7 @@ def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> di
     )
     tokenizer.save(run.path / "tokenizer.json")
     echo(f"tokenizer: {tokenizer.vocabulary_size} subwords ({time.time() - t0:.1f} s)")
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
     echo(f"model: {model.count_params():,} parameters")
     return _fit(run, config, model, tokenizer, data, 0, verbose, echo)
@@ -350,7 +351,7 @@ def _curves(run: Run) -> dict:
 
 def _restore(run: Run, config: Config, which: str):
     tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
-    keras.utils.set_random_seed(config.seed)
+    set_seed(config.seed)
     model = build_model(config, tokenizer.vocabulary_size)
     header = load_run_checkpoint(model, run, which)
     return model, tokenizer, header

@@ -14,6 +14,7 @@ import keras
 from keraslab.data import get_dataset
 from keraslab.errors import UserError
 from keraslab.models import WGANGP
+from keraslab.models.gan import ARCHITECTURES
 from keraslab.recipes.base import ImageConfig, ImageRecipe
 
 
@@ -28,8 +29,13 @@ class Config(ImageConfig):
     n_critic: int = 5
     gp_weight: float = 10.0
     conditional: bool = False
+    arch: str = "lecture"  # generator preset: lecture or dcgan (keraslab.models.gan.ARCHITECTURES)
 
     def validate(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise UserError(
+                f"unknown --arch {self.arch!r}: choose one of {', '.join(ARCHITECTURES)}."
+            )
         super().validate()
         if int(self.n_critic) < 1:
             raise UserError(f"--n-critic must be a positive integer, got {self.n_critic}.")
@@ -52,6 +58,7 @@ class WGANGPRecipe(ImageRecipe):
             gp_weight=config.gp_weight,
             num_classes=info.classes if config.conditional else None,
             seed=config.seed,
+            arch=config.arch,
         )
 
         def adam():
