@@ -109,6 +109,7 @@ def run_keras(budget, every):
     set_seed(0)
     model = RECIPE.build_model(config)
     z = np.random.default_rng(1).standard_normal((1000, LATENT)).astype("float32")
+
     def sample():
         if hasattr(model, "jax_state_sync"):  # JAX: fit keeps the weights in its own state
             model.jax_state_sync()

@@ -17,14 +17,16 @@ from contextlib import AbstractContextManager
 
 
 class _WrappedLoader(importlib.abc.Loader):
-    def __init__(self, loader, around: Callable[[], AbstractContextManager]):
-        self._loader, self._around = loader, around
+    def __init__(self, loader, finder):
+        self._loader, self._finder = loader, finder
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        with self._around():
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self._finder)  # once: the module is being imported now
+        with self._finder.around():
             self._loader.exec_module(module)
 
 
@@ -33,12 +35,13 @@ class _Finder(importlib.abc.MetaPathFinder):
         self.name, self.around = name, around
 
     def find_spec(self, name, path=None, target=None):
+        # Also asked by importlib.util.find_spec (an "is it installed?" check): the hook stays
+        # until the module is really executed.
         if name != self.name:
             return None
-        sys.meta_path.remove(self)  # once
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _WrappedLoader(spec.loader, self.around)
+            spec.loader = _WrappedLoader(spec.loader, self)
         return spec
 
 
