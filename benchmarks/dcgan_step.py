@@ -62,7 +62,13 @@ def run_keras(conv_transpose, warmup, window):
             stamps.append(time.perf_counter())
 
     keras.utils.set_random_seed(0)
-    gan = DCGAN(image_shape=(28, 28, 1), latent_dim=LATENT, conv_transpose=conv_transpose, seed=0)
+    gan = DCGAN(
+        image_shape=(28, 28, 1),
+        latent_dim=LATENT,
+        conv_transpose=conv_transpose,
+        seed=0,
+        arch="lecture",
+    )
     gan.compile()
     gan.fit(
         x,

@@ -220,6 +220,7 @@ def test_backend_resolution_order():
 
     # torch measured fastest for the translator too; asset-pricing's tiny model is fastest on jax.
     assert recipe_info("translator").default_backend is None
+    assert recipe_info("dcgan").default_backend == "tensorflow"  # XLA: the fastest for dcgan
     jax_default = recipe_info("asset-pricing").default_backend
     assert jax_default == "jax"
     assert resolve_backend(None, jax_default, env={}, installed=lambda b: True) == "jax"
