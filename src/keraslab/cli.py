@@ -539,13 +539,10 @@ def _cmd_sample(args) -> None:
 
 
 def _cmd_export(args) -> None:
-    from keraslab.runs import open_run
+    from keraslab.runs import check_model_out, open_run
 
     open_run(args.run)  # one-line errors before Keras loads
-    if not args.out.endswith(".keras"):
-        raise UserError(f"--out must end in .keras (a Keras model file), got {args.out}.")
-    if os.path.exists(args.out) and not args.force:
-        raise UserError(f"{args.out} exists: choose another --out or pass --force to overwrite it.")
+    check_model_out(args.out, args.force)
     name = _run_backend(args.run, args.backend)
     from keraslab.recipes import load_recipe
     from keraslab.recipes.export import export_run

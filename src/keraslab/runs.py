@@ -143,6 +143,26 @@ def check_writable_dir(out: str | os.PathLike) -> Path:
     return out
 
 
+def refuse_to_overwrite(path: str | os.PathLike, force: bool) -> None:
+    """One-line error when ``path`` exists and ``--force`` was not given."""
+    if Path(path).exists() and not force:
+        raise UserError(f"{path} exists: choose another --out or pass --force to overwrite it.")
+
+
+def check_model_out(out: str | os.PathLike | None, force: bool) -> Path:
+    """``export --out`` as a Path; one-line errors for a missing or wrong suffix, an existing
+    file (without ``force``) or a folder. Keras-free, so the CLI checks it before Keras loads."""
+    if not out:
+        raise UserError("export needs --out FILE.keras.")
+    path = Path(out).expanduser()
+    if path.suffix != ".keras":
+        raise UserError(f"--out must end in .keras (a Keras model file), got {path}.")
+    refuse_to_overwrite(path, force)
+    if path.is_dir():
+        raise UserError(f"--out {path} is a folder: give a file name ending in .keras.")
+    return path
+
+
 def new_run(out: str | os.PathLike, recipe: str, config: dict) -> Run:
     """Create a fresh run folder under ``out`` and write its ``config.json``."""
     out = check_writable_dir(out)

@@ -11,7 +11,7 @@ For images ``x`` with class probabilities ``p(y|x)`` from the classifier:
   the classes with at least one image.
 
 Numbers are comparable only with numbers from the same classifier: put them next to the same
-scores of real test images (:func:`real_quality`), as the recipes do.
+scores of real test images (:func:`image_quality` of them), as the recipes do.
 """
 
 from __future__ import annotations
@@ -65,11 +65,6 @@ def image_quality(classifier, images, threshold: float = 0.9) -> dict:
     """:func:`class_scores` of ``images`` under ``classifier`` (a
     :class:`~keraslab.metrics.classifier.ClassifierFeatures`)."""
     return class_scores(softmax(classifier.logits(images)), threshold)
-
-
-def real_quality(classifier, images, threshold: float = 0.9) -> dict:
-    """The same scores for real images (the reference the generated ones are read against)."""
-    return image_quality(classifier, images, threshold)
 
 
 def format_quality(q: dict, real: dict | None = None) -> str:

@@ -44,6 +44,16 @@ def _check_image_shape(image_shape) -> tuple[int, int, int]:
     return shape
 
 
+def _latent_input(latent_dim, num_classes):
+    """Latent input, and for a conditional network a label input embedded and concatenated."""
+    z = keras.Input((latent_dim,), name="latent")
+    if not num_classes:
+        return z, z
+    label = keras.Input((), dtype="int32", name="label")
+    emb = keras.layers.Embedding(num_classes, min(50, 4 * num_classes), name="label_embedding")
+    return [z, label], keras.layers.Concatenate()([z, emb(label)])
+
+
 def build_generator(
     latent_dim: int = 64,
     image_shape: Sequence[int] = (28, 28, 1),
@@ -86,13 +96,7 @@ def build_generator(
         raise ValueError(
             f"widths {tuple(widths)} need one stride each, two of them 2 and the rest 1; got {tuple(strides)}."
         )
-    z = keras.Input((latent_dim,), name="latent")
-    inputs, x = z, z
-    if num_classes:
-        label = keras.Input((), dtype="int32", name="label")
-        emb = keras.layers.Embedding(num_classes, min(50, 4 * num_classes), name="label_embedding")
-        x = keras.layers.Concatenate()([z, emb(label)])
-        inputs = [z, label]
+    inputs, x = _latent_input(latent_dim, num_classes)
     x = keras.layers.Dense((h // 4) * (w // 4) * base_channels, name="project")(x)
     x = keras.layers.Reshape((h // 4, w // 4, base_channels))(x)
     for i, (filters, stride) in enumerate(zip(widths, strides)):
@@ -206,13 +210,7 @@ def build_bn_generator(
     h, w, c = _check_image_shape(image_shape)
     if len(widths) != 3:
         raise ValueError(f"widths must be three ints, got {tuple(widths)}.")
-    z = keras.Input((latent_dim,), name="latent")
-    inputs, x = z, z
-    if num_classes:
-        label = keras.Input((), dtype="int32", name="label")
-        emb = keras.layers.Embedding(num_classes, min(50, 4 * num_classes), name="label_embedding")
-        x = keras.layers.Concatenate()([z, emb(label)])
-        inputs = [z, label]
+    inputs, x = _latent_input(latent_dim, num_classes)
     x = keras.layers.Dense((h // 4) * (w // 4) * widths[0], use_bias=False, name="project")(x)
     x = keras.layers.BatchNormalization(**_BN, name="project_bn")(x)
     x = keras.layers.ReLU()(x)

@@ -19,7 +19,14 @@ from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, save_image_grid, write_json
 from keraslab.recipes.settings import Settings
-from keraslab.runs import Run, continue_run, new_run, open_run, save_evaluation
+from keraslab.runs import (
+    Run,
+    continue_run,
+    new_run,
+    open_run,
+    refuse_to_overwrite,
+    save_evaluation,
+)
 
 MAX_SAMPLES = 100_000  # `sample --n` upper bound (100k MNIST images are 314 MB as float32)
 
@@ -361,10 +368,7 @@ class ImageRecipe:
             )
         targets = [out] if suffix == ".png" else [out, out.with_suffix(".png")]
         for path in targets:
-            if path.exists() and not force:
-                raise UserError(
-                    f"{path} exists: choose another --out or pass --force to overwrite it."
-                )
+            refuse_to_overwrite(path, force)
         model, config = self.load_model(run, which)
         pictures, ncols = self.make_images(model, config, n, seed, label, latents, images)
         pictures = np.asarray(pictures, dtype="float32")

@@ -15,26 +15,12 @@ import keras
 
 from keraslab.errors import UserError
 from keraslab.io import atomic_path
-from keraslab.runs import open_run
-
-
-def check_out(out: str | None, force: bool) -> Path:
-    """``--out`` as a Path; one-line errors for a missing/wrong suffix or an existing file."""
-    if not out:
-        raise UserError("export needs --out FILE.keras.")
-    path = Path(out).expanduser()
-    if path.suffix != ".keras":
-        raise UserError(f"--out must end in .keras (a Keras model file), got {path}.")
-    if path.exists() and not force:
-        raise UserError(f"{path} exists: choose another --out or pass --force to overwrite it.")
-    if path.is_dir():
-        raise UserError(f"--out {path} is a folder: give a file name ending in .keras.")
-    return path
+from keraslab.runs import check_model_out, open_run
 
 
 def export_run(recipe, run_path: str, out: str, which: str = "last", force: bool = False) -> Path:
     """Write ``recipe``'s model of the run at ``run_path`` to ``out`` (atomically)."""
-    path = check_out(out, force)
+    path = check_model_out(out, force)
     run = open_run(run_path)
     recipe = getattr(recipe, "RECIPE", recipe)  # a recipe module or its Recipe object
     loader = getattr(recipe, "load_model", None)
