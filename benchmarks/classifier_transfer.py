@@ -1,6 +1,6 @@
 """Tweet sentiment: test macro-F1 of the Transformer classifier trained from scratch, from scratch
 with class weights, and initialised from a bert-mlm run (with class weights), on labelled subsets
-of several sizes. Every variant trains through ``keraslab.recipes.text_classifier.train`` (same
+of several sizes. Every variant trains through ``keraslab.recipes.text_classifier.RECIPE.train`` (same
 code as the CLI) and is scored on the same held-out test tweets with its best-validation epoch.
 
 Small subsets get more epochs so that every run makes at least ``--min-steps`` updates.
@@ -57,7 +57,7 @@ def main():
                 epochs=epochs,
             )
             t0 = time.time()
-            s = tc.train(cfg, out=args.out, verbose=0, echo=lambda *a: None)
+            s = tc.RECIPE.train(cfg, out=args.out, verbose=0, echo=lambda *a: None)
             seconds = time.time() - t0
             r = s["test_recall"]
             recall = "/".join(f"{r[c]:.2f}" for c in ("negative", "neutral", "positive"))

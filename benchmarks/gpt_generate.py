@@ -22,10 +22,11 @@ import _harness
 
 
 def measure(args):
-    from keraslab.recipes.gpt import encode_prompt, load_model
+    from keraslab.recipes.gpt import RECIPE, encode_prompt
     from keraslab.runs import open_run
 
-    model, config, tokenizer = load_model(open_run(args.run), "last")
+    job = RECIPE.load(open_run(args.run), "last")
+    model, config, tokenizer = job.model, job.config, job.assets
     ids = [encode_prompt(tokenizer, args.prompt)] * args.batch
     results = {}
     outputs = {}

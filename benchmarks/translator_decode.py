@@ -30,11 +30,11 @@ MODES = [
 
 
 def measure(args):
-    from keraslab.recipes.translator import load_data, load_model, translate_sentences
+    from keraslab.recipes.translator import RECIPE, load_data, translate_sentences
     from keraslab.runs import open_run
 
-    run = open_run(args.run)
-    model, config, tokenizer = load_model(run, "last")
+    job = RECIPE.load(open_run(args.run), "last")
+    model, config, tokenizer = job.model, job.config, job.assets
     sentences = [en for en, _ in load_data(config).test[: args.n]]
     results, outputs = [], {}
     for method, cache in MODES:

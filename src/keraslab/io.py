@@ -6,10 +6,13 @@ import contextlib
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @contextlib.contextmanager
@@ -41,19 +44,24 @@ def write_json(path, obj) -> None:
 
 
 def _json_default(o):
+    if isinstance(o, Path):
+        return str(o)
+    np = sys.modules.get("numpy")  # numpy values exist only once numpy is imported
+    if np is None:
+        raise TypeError(f"not JSON serialisable: {type(o).__name__}")
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating,)):
         return float(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tile images (N, H, W, C) with values in [0, 1] (or uint8) into one uint8 (rows, cols, C) array."""
+    import numpy as np
+
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]

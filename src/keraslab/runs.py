@@ -95,19 +95,12 @@ def require_recipe(run: Run, recipe: str) -> None:
         )
 
 
-def reject_options(recipe: str, options: dict) -> None:
-    """UserError naming the options given (not None) that a recipe's command does not take."""
-    given = [k for k, v in options.items() if v is not None]
-    if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise UserError(f"{flags}: not an option of {recipe} runs.")
-
-
-def reopen_run(run_path, recipe: str, config_cls, epochs: int | None = None):
-    """``(run, config)`` of a run to resume: checked, ``epochs`` applied, config validated."""
+def reopen_run(run_path, recipe: str, config_from_run, epochs: int | None = None):
+    """``(run, config)`` of a run to resume: checked, ``epochs`` applied, config validated.
+    ``config_from_run(saved_dict)`` makes the settings (e.g. ``Config.from_dict``)."""
     run = open_run(run_path)
     require_recipe(run, recipe)
-    config = config_cls.from_dict(run.config)
+    config = config_from_run(run.config)
     if epochs is not None:
         config.epochs = epochs
     config.validate()

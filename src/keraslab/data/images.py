@@ -20,13 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from keraslab.errors import UserError
+
 FASHION_MNIST_DIR = Path(
     os.environ.get("KERASLAB_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 )
 
 
-class DataSourceMissing(RuntimeError):
-    """A dataset's offline source is not installed. The message names the install command."""
+class DataSourceMissing(UserError):
+    """A dataset's offline source is not installed. The message names the install command (a
+    :class:`~keraslab.errors.UserError`: the CLI prints it on one line)."""
 
 
 @dataclass(frozen=True)

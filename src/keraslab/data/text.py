@@ -130,92 +130,12 @@ def pad_batch(sequences: Sequence[Sequence[int]], length: int | None = None, pad
     return out
 
 
-def _batches_base():
-    import keras
+def __getattr__(name):  # TranslationBatches lives with the other batch generators (imports Keras)
+    if name == "TranslationBatches":
+        from keraslab.data.batches import TranslationBatches
 
-    return keras.utils.PyDataset
-
-
-class TranslationBatches(_batches_base()):
-    """Length-bucketed teacher-forcing batches: ``((source, target_in), target_out)``.
-
-    ``target_in`` is ``[START] y1 .. yn`` and ``target_out`` is ``y1 .. yn [END]``. Each epoch the
-    pairs are shuffled, sorted by length within chunks of ``chunk`` batches (so a batch holds
-    sentences of similar length and little padding), and the batch order is shuffled. Every batch
-    is padded to a multiple of ``multiple`` tokens (few distinct shapes: few JAX compilations).
-
-    Args:
-        source: list of id lists.
-        target: list of id lists (without ``[START]``/``[END]``).
-        batch_size: int.
-        start_id, end_id, pad_id: int.
-        seed: int. Shuffling seed (epoch ``e`` uses ``seed + e``).
-        shuffle: bool. False: keep the given order (for evaluation).
-
-    Example:
-        >>> batches = TranslationBatches(src_ids, tgt_ids, 64, tok.start_id, tok.end_id)
-        >>> model.fit(batches, epochs=10)
-    """
-
-    def __init__(
-        self,
-        source,
-        target,
-        batch_size: int,
-        start_id: int = 2,
-        end_id: int = 3,
-        pad_id: int = 0,
-        seed: int = 0,
-        shuffle: bool = True,
-        multiple: int = 16,
-        chunk: int = 50,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if len(source) != len(target) or not source:
-            raise ValueError("source and target must be equally long lists of sentences.")
-        self.source, self.target = list(source), list(target)
-        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
-        self.start_id, self.end_id, self.pad_id = start_id, end_id, pad_id
-        self.multiple, self.chunk = multiple, chunk
-        self.epoch = 0
-        self._plan()
-
-    def _plan(self):
-        n = len(self.source)
-        if not self.shuffle:
-            order = np.arange(n)
-            self.batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
-            return
-        rng = np.random.default_rng(self.seed + self.epoch)
-        order = rng.permutation(n)
-        lengths = np.array([max(len(s), len(t) + 1) for s, t in zip(self.source, self.target)])
-        span = self.batch_size * self.chunk
-        batches = []
-        for i in range(0, n, span):
-            part = order[i : i + span]
-            part = part[np.argsort(lengths[part], kind="stable")]
-            batches += [part[j : j + self.batch_size] for j in range(0, len(part), self.batch_size)]
-        self.batches = [batches[i] for i in rng.permutation(len(batches))]
-
-    def __len__(self):
-        return len(self.batches)
-
-    def __getitem__(self, index):
-        rows = self.batches[index]
-        src = [self.source[i] for i in rows]
-        tgt_in = [[self.start_id, *self.target[i]] for i in rows]
-        tgt_out = [[*self.target[i], self.end_id] for i in rows]
-        longest = max(max(len(s) for s in src), max(len(t) for t in tgt_in))
-        length = -(-longest // self.multiple) * self.multiple
-        return (
-            (pad_batch(src, length, self.pad_id), pad_batch(tgt_in, length, self.pad_id)),
-            pad_batch(tgt_out, length, self.pad_id),
-        )
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._plan()
+        return TranslationBatches
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def bert_sequences(tokenizer: SubwordTokenizer, texts: Sequence[str], sequence_length: int):

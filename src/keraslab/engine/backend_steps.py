@@ -1,4 +1,4 @@
-"""One train step per backend for a :class:`~keraslab.engine.model.PhasedModel`.
+"""One train step and one test step per backend for a :class:`~keraslab.engine.model.PhasedModel`.
 
 The only module (with ``engine.grad``) that touches jax, tensorflow or torch; each import happens
 inside the function of its backend, so using one backend never imports another.
@@ -8,11 +8,36 @@ from __future__ import annotations
 
 import keras
 
+from keraslab.engine.gradients import no_grad
 
-def _update_trackers(model, values: dict):
+
+def _update_trackers(model, values: dict, weights: dict | None = None):
     for name, value in values.items():
-        model._phase_trackers[name].update_state(value)
+        weight = None if weights is None else weights[name]
+        model._phase_trackers[name].update_state(value, sample_weight=weight)
     return {name: t.result() for name, t in model._phase_trackers.items()}
+
+
+def _evaluation_values(model, batch):
+    """Every phase's loss and metrics on one batch, all on the same (unchanged) weights, and the
+    weight of the batch in each mean (:meth:`Phase.weight_of`)."""
+    values, weights = {}, {}
+    for phase in model._compiled_phases():
+        loss, extra = phase.compute(batch)
+        weight = phase.weight_of(batch)
+        for name, value in {f"{phase.name}_loss": loss, **extra}.items():
+            values[name], weights[name] = value, weight
+    return values, weights
+
+
+# ---------------------------------------------------------------- TensorFlow and PyTorch
+def test_step(model, data):
+    """Evaluation on TensorFlow (inside Keras's ``tf.function``) and PyTorch (eager): each phase
+    loss once, with ``batch.training`` False, and no update of any variable."""
+    batch = model.unpack(data)._replace(training=False)
+    with no_grad():  # a loss may still take gradients inside it (engine.grad enables them)
+        values, weights = _evaluation_values(model, batch)
+    return _update_trackers(model, values, weights)
 
 
 # ---------------------------------------------------------------- TensorFlow
@@ -109,21 +134,49 @@ def jax_train_step(model, state, data):
         values[f"{phase.name}_loss"] = loss
         values.update(extra)
 
-    # Metrics, statelessly.
+    logs, new_metric_values = _stateless_trackers(model, metric_values, values)
+    new_state = (
+        [current[id(v)] for v in model.trainable_variables],
+        [current[id(v)] for v in model.non_trainable_variables],
+        [opt_current[id(v)] for v in model.optimizer.variables],
+        new_metric_values,
+    )
+    return logs, new_state
+
+
+def jax_test_step(model, state, data):
+    """Stateless evaluation: ``state`` = (trainable, non_trainable, metrics) value lists (Keras's
+    JAX ``test_step`` contract); returns ``(logs, state)`` with the trainable values unchanged.
+
+    Non-trainable values written by a loss (seed counters) are carried from batch to batch;
+    ``PhasedModel.evaluate`` puts them back as they were once the evaluation is over. Optimizer
+    variables are not part of this state: a loss that reads them in evaluation sees the values
+    they had when the step was traced, so evaluation losses should not depend on them.
+    """
+    trainable, non_trainable, metric_values = state
+    batch = model.unpack(data)._replace(training=False)
+    mapping = list(zip(model.trainable_variables, trainable))
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        values, weights = _evaluation_values(model, batch)
+    new_non_trainable = []
+    for v, old in zip(model.non_trainable_variables, non_trainable):
+        val = scope.get_current_value(v)
+        new_non_trainable.append(old if val is None else val)
+    logs, new_metric_values = _stateless_trackers(model, metric_values, values, weights)
+    return logs, (list(trainable), new_non_trainable, new_metric_values)
+
+
+def _stateless_trackers(model, metric_values, values: dict, weights: dict | None = None):
+    """Update the loss trackers named in ``values`` statelessly; return (logs, metric values)."""
     metric_current = dict(zip([id(v) for v in model.metrics_variables], metric_values))
     logs = {}
     for name, tracker in model._phase_trackers.items():
         tvals = [metric_current[id(v)] for v in tracker.variables]
         if name in values:
-            tvals = tracker.stateless_update_state(tvals, values[name])
+            weight = None if weights is None else weights[name]
+            tvals = tracker.stateless_update_state(tvals, values[name], sample_weight=weight)
             for v, val in zip(tracker.variables, tvals):
                 metric_current[id(v)] = val
         logs[name] = tracker.stateless_result(tvals)
-
-    new_state = (
-        [current[id(v)] for v in model.trainable_variables],
-        [current[id(v)] for v in model.non_trainable_variables],
-        [opt_current[id(v)] for v in model.optimizer.variables],
-        [metric_current[id(v)] for v in model.metrics_variables],
-    )
-    return logs, new_state
+    return logs, [metric_current[id(v)] for v in model.metrics_variables]

@@ -19,6 +19,14 @@ class PhasedModel(keras.Model):
     Randomness inside a step must come from a ``keras.random.SeedGenerator`` owned by the model
     (``self.seed_generator``); its state is carried and checkpointed like any variable.
 
+    ``evaluate`` (and ``fit(validation_data=...)``) runs every phase loss once per batch with
+    ``batch.training`` False, on the same weights, updating nothing, and returns the mean of
+    each ``"<phase>_loss"`` and phase metric over the data (batches weighted by
+    ``Phase.batch_weight``: examples by default). A loss honours ``batch.training`` by passing it
+    to its networks' ``training=`` and by dropping training-only terms. Seed-generator states and
+    other non-trainable variables are restored after the evaluation, so evaluating never changes
+    what training does next.
+
     Example:
         >>> class TwoPhase(PhasedModel):
         ...     def phases(self):
@@ -26,6 +34,7 @@ class PhasedModel(keras.Model):
         ...                 Phase("b", self.b.trainable_variables, self.optimizers["b"], self.loss_b)]
         >>> model.compile(optimizers={"a": keras.optimizers.SGD(0.1), "b": keras.optimizers.Adam()})
         >>> model.fit(x, epochs=2)
+        >>> model.evaluate(x_val, return_dict=True)       # {"a_loss": ..., "b_loss": ...}
     """
 
     def phases(self) -> list[Phase]:
@@ -109,9 +118,28 @@ class PhasedModel(keras.Model):
         raise NotImplementedError(f"backend {keras.backend.backend()!r} is not supported.")
 
     def test_step(self, *args):
-        raise NotImplementedError(
-            f"{type(self).__name__} has no evaluate(): use keraslab's metrics (FID, ELBO, ...)."
-        )
+        if keras.backend.backend() == "jax":
+            state, data = args
+            return backend_steps.jax_test_step(self, state, data)
+        if keras.backend.backend() in ("tensorflow", "torch"):
+            (data,) = args
+            return backend_steps.test_step(self, data)
+        raise NotImplementedError(f"backend {keras.backend.backend()!r} is not supported.")
+
+    def evaluate(self, *args, **kwargs):
+        """``keras.Model.evaluate``: each phase's loss and metrics, means over the data.
+
+        The non-trainable variables (seed-generator states, batch-norm statistics) are put back
+        as they were before, so an evaluation -- also the one ``fit`` runs on
+        ``validation_data`` -- leaves the next training steps exactly as without it, and two
+        evaluations of the same data give the same numbers.
+        """
+        saved = [(v, keras.ops.convert_to_numpy(v)) for v in self.non_trainable_variables]
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            for v, value in saved:
+                v.assign(value)
 
     @staticmethod
     def unpack(data) -> Batch:

@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import keras
+from keras import ops
 
 
 class Batch(NamedTuple):
-    """One batch as the engine hands it to a phase loss: inputs, targets, sample weights."""
+    """One batch as the engine hands it to a phase loss: inputs, targets, sample weights, mode.
+
+    ``training`` is True in ``fit`` and False in ``evaluate`` (and for ``validation_data``). A
+    phase loss passes it on to its networks (``self.net(batch.x, training=batch.training)``:
+    dropout off, batch normalisation on its moving statistics) and leaves out terms that exist
+    only to train (label smoothing, label noise, warm-up schedules), so that an evaluation
+    measures the model's objective itself.
+    """
 
     x: Any
     y: Any = None
     sample_weight: Any = None
+    training: bool = True
 
 
 @dataclass
@@ -34,6 +43,11 @@ class Phase:
             written with ``keras.ops``; extra values listed in ``metrics`` are logged too.
         repeats: int. Updates of this phase per batch (e.g. 5 critic steps for WGAN-GP).
         metrics: tuple of str. Names of the extra values the loss returns, averaged per epoch.
+        batch_weight: optional callable ``(batch: Batch) -> scalar``. How much one batch counts
+            in the means that ``evaluate()`` returns for this phase's loss and metrics. Default:
+            its number of examples (as Keras weights its own loss), which makes the result the
+            mean over the data of a loss that is a per-example mean. A loss averaged over
+            tokens gives the batch's token count, so the result is the mean over all tokens.
 
     Example:
         >>> Phase("critic", critic.trainable_variables, keras.optimizers.Adam(1e-4),
@@ -46,6 +60,7 @@ class Phase:
     loss: Callable[[Batch], Any]
     repeats: int = 1
     metrics: tuple[str, ...] = field(default_factory=tuple)
+    batch_weight: Callable[[Batch], Any] | None = None
 
     def __post_init__(self):
         if self.repeats < 1:
@@ -68,6 +83,13 @@ class Phase:
                 "list them in Phase(metrics=...)."
             )
         return loss, dict(extra)
+
+    def weight_of(self, batch: Batch):
+        """The weight of ``batch`` in this phase's evaluation means (see ``batch_weight``)."""
+        if self.batch_weight is not None:
+            return ops.cast(self.batch_weight(batch), "float32")
+        first = next(t for t in keras.tree.flatten(batch.x) if t is not None)
+        return ops.cast(ops.shape(first)[0], "float32")
 
 
 class PhaseOptimizers(keras.optimizers.Optimizer):

@@ -20,8 +20,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Phase, PhasedModel, no_grad
+from keraslab.data.batches import gather_masked, mask_tokens  # noqa: F401 - their old home
+from keraslab.engine import Batch, Phase, PhasedModel, no_grad
 from keraslab.layers import PositionEmbedding, TransformerEncoder
+
+# Shared with other models in keraslab.models.losses; still importable from here (re-export).
+from keraslab.models.losses import masked_token_loss, token_count
 
 _INIT = keras.initializers.TruncatedNormal(stddev=0.02)
 
@@ -136,79 +140,6 @@ class BertBackbone(keras.layers.Layer):
         }
 
 
-def mask_tokens(
-    token_ids,
-    rng: np.random.Generator,
-    mask_id: int,
-    vocabulary_size: int,
-    special_ids=(0, 1, 2, 3),
-    rate: float = 0.15,
-    mask_fraction: float = 0.8,
-    random_fraction: float = 0.1,
-):
-    """BERT's masked-LM corruption of a ``(batch, length)`` id array (numpy, seeded).
-
-    Each non-special token is chosen with probability ``rate``. A chosen token becomes
-    ``mask_id`` with probability ``mask_fraction``, a random non-special token with probability
-    ``random_fraction``, and stays otherwise.
-
-    Returns:
-        ``(inputs, labels, weights)``: the corrupted ids; the original ids (the targets); and
-        ``1.0`` at chosen positions, ``0.0`` elsewhere (the loss counts chosen positions only).
-    """
-    if not 0 < rate < 1 or mask_fraction + random_fraction > 1:
-        raise ValueError("rate must be in (0, 1) and mask_fraction + random_fraction <= 1.")
-    ids = np.asarray(token_ids, "int32")
-    special = np.isin(ids, np.asarray(list(special_ids) + [mask_id]))
-    chosen = (rng.random(ids.shape) < rate) & ~special
-    action = rng.random(ids.shape)
-    to_mask = chosen & (action < mask_fraction)
-    to_random = chosen & (action >= mask_fraction) & (action < mask_fraction + random_fraction)
-    ordinary = np.setdiff1d(np.arange(vocabulary_size), np.asarray([*special_ids, mask_id]))
-    inputs = ids.copy()
-    inputs[to_mask] = mask_id
-    inputs[to_random] = rng.choice(ordinary, size=int(to_random.sum()))
-    return inputs, ids.copy(), chosen.astype("float32")
-
-
-def gather_masked(inputs, labels, weights, max_predictions: int):
-    """Keep only the chosen positions, at most ``max_predictions`` per row (BERT's
-    ``masked_lm_positions``): the MLM head then runs on those rows instead of every token.
-
-    Chosen positions beyond ``max_predictions`` are un-chosen (their original token restored in
-    ``inputs``). Rows with fewer are padded with position 0 and weight 0.
-
-    Returns:
-        ``(inputs, positions, labels, weights)``, the last three ``(batch, max_predictions)``.
-    """
-    inputs = np.array(inputs, "int32")
-    labels = np.asarray(labels, "int32")
-    weights = np.asarray(weights, "float32")
-    n = len(inputs)
-    positions = np.zeros((n, max_predictions), "int32")
-    out_labels = np.zeros((n, max_predictions), "int32")
-    out_weights = np.zeros((n, max_predictions), "float32")
-    for r in range(n):
-        chosen = np.flatnonzero(weights[r] > 0)
-        inputs[r, chosen[max_predictions:]] = labels[r, chosen[max_predictions:]]
-        chosen = chosen[:max_predictions]
-        positions[r, : len(chosen)] = chosen
-        out_labels[r, : len(chosen)] = labels[r, chosen]
-        out_weights[r, : len(chosen)] = weights[r, chosen]
-    return inputs, positions, out_labels, out_weights
-
-
-def masked_token_loss(labels, logits, weights):
-    """Mean cross-entropy over positions with ``weights > 0`` (weighted), and their accuracy."""
-    log_probs = ops.log_softmax(logits, axis=-1)
-    labels = ops.cast(labels, "int32")
-    nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
-    weights = ops.cast(weights, nll.dtype)
-    total = ops.maximum(ops.sum(weights), 1e-6)
-    hits = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), nll.dtype)
-    return ops.sum(nll * weights) / total, ops.sum(hits * weights) / total
-
-
 @keras.saving.register_keras_serializable(package="keraslab")
 class BertPretrainer(PhasedModel):
     """Masked-LM (and optional next-sentence) pretraining of a :class:`BertBackbone`.
@@ -276,30 +207,43 @@ class BertPretrainer(PhasedModel):
                 self.optimizers["mlm"],
                 self.pretraining_loss,
                 metrics=metrics,
+                batch_weight=self._masked_positions,
             )
         ]
 
+    def _masked_positions(self, batch):
+        """Total weight of the masked positions (a batch's weight in the evaluation means)."""
+        return ops.sum(ops.cast(batch.y[1], "float32"))
+
+    def _masked_lm(self, batch):
+        """Masked-LM loss and accuracy of a batch, and the next-sentence logits (or None)."""
+        out = self(batch.x, training=batch.training)
+        logits, nsp_logits = out if self.next_sentence else (out, None)
+        labels, weights = batch.y[0], batch.y[1]
+        loss, accuracy = masked_token_loss(labels, logits, weights)
+        return loss, accuracy, nsp_logits
+
     def pretraining_loss(self, batch):
+        loss, acc, nsp_logits = self._masked_lm(batch)
         if not self.next_sentence:
-            labels, weights = batch.y
-            logits = self(batch.x, training=True)
-            loss, acc = masked_token_loss(labels, logits, weights)
             return loss, {"mlm_accuracy": acc}
-        labels, weights, is_next = batch.y
-        logits, nsp_logits = self(batch.x, training=True)
-        loss, acc = masked_token_loss(labels, logits, weights)
+        is_next = batch.y[2]
         nsp_loss, nsp_acc = masked_token_loss(is_next, nsp_logits, ops.ones_like(is_next))
         return loss + nsp_loss, {"mlm_accuracy": acc, "nsp_loss": nsp_loss, "nsp_accuracy": nsp_acc}
 
     def evaluate_loss(
         self, inputs, segment_ids, labels, weights, positions=None
     ) -> tuple[float, float, float]:
-        """Masked-LM loss, accuracy and the masked-token count of one batch (no dropout)."""
+        """Masked-LM loss, accuracy and the masked-token count of one batch (no dropout).
+
+        The masked-LM part of the phase loss in evaluation mode. Over many batches,
+        ``evaluate(batches)`` gives the same token-weighted means as ``mlm_loss`` and
+        ``mlm_accuracy`` without next-sentence prediction (with it, ``mlm_loss`` also holds
+        the next-sentence loss, and this method stays the way to get the masked-LM part alone).
+        """
         x = (inputs, segment_ids) if positions is None else (inputs, segment_ids, positions)
         with no_grad():
-            out = self(x, training=False)
-            logits = out[0] if self.next_sentence else out
-            loss, acc = masked_token_loss(labels, logits, weights)
+            loss, acc, _ = self._masked_lm(Batch(x, (labels, weights), training=False))
         return (
             float(ops.convert_to_numpy(loss)),
             float(ops.convert_to_numpy(acc)),
@@ -351,13 +295,19 @@ class TokenTagger(PhasedModel):
                 self.optimizers["tagger"],
                 self.tagging_loss,
                 metrics=("accuracy",),
+                batch_weight=self._tagged_tokens,
             )
         ]
+
+    def _tagged_tokens(self, batch):
+        """Number of non-padding tokens in a batch (its weight in the evaluation means)."""
+        ids = batch.x[0] if isinstance(batch.x, (tuple, list)) else batch.x
+        return token_count(ids, self.backbone.pad_id)
 
     def tagging_loss(self, batch):
         ids = batch.x[0] if isinstance(batch.x, (tuple, list)) else batch.x
         weights = ops.cast(ops.not_equal(ids, self.backbone.pad_id), "float32")
-        logits = self(batch.x, training=True)
+        logits = self(batch.x, training=batch.training)
         loss, acc = masked_token_loss(batch.y, logits, weights)
         return loss, {"accuracy": acc}
 

@@ -8,8 +8,9 @@ minority class goes through the same custom train step:
 - class weights: ``model.fit(..., class_weight={0: 1.0, 2: 2.3})`` (Keras turns them into sample
   weights), or :func:`class_weights` for the usual inverse-frequency values;
 - per-example weights: ``model.fit(x, y, sample_weight=w)`` (e.g. annotator confidence);
-- a custom loss: any ``loss(y_true, y_pred) -> per-example losses``, e.g. :func:`focal_loss` or
-  the :class:`FocalLoss` ``keras.losses.Loss`` subclass.
+- a custom loss: any ``loss(y_true, y_pred) -> per-example losses``, e.g.
+  :func:`keraslab.models.losses.focal_loss` or its ``keras.losses.Loss`` subclass
+  :class:`~keraslab.models.losses.FocalLoss` (both also importable from this module).
 
 Reference: T.-Y. Lin et al. "Focal Loss for Dense Object Detection", ICCV 2017.
 https://arxiv.org/abs/1708.02002
@@ -24,63 +25,8 @@ from keras import ops
 from keraslab.engine import Phase, PhasedModel, no_grad
 from keraslab.models.bert import BertBackbone
 
-
-def focal_loss(y_true, y_pred, gamma: float = 2.0, alpha=None, from_logits: bool = False):
-    """Per-example focal loss ``-alpha_t (1 - p_t)^gamma log p_t`` for integer labels.
-
-    Args:
-        y_true: ``(batch,)`` integer class ids.
-        y_pred: ``(batch, classes)`` probabilities (or logits with ``from_logits=True``).
-        gamma: float. Focusing parameter; 0 gives (alpha-weighted) cross-entropy.
-        alpha: None, or a sequence of per-class weights ``alpha_t``.
-
-    Returns:
-        ``(batch,)`` losses.
-    """
-    y_true = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-    if from_logits:
-        log_p = ops.log_softmax(y_pred, axis=-1)
-    else:
-        log_p = ops.log(ops.clip(y_pred, 1e-7, 1.0))
-    log_pt = ops.squeeze(ops.take_along_axis(log_p, y_true[:, None], axis=-1), -1)
-    pt = ops.exp(log_pt)
-    loss = -ops.power(1.0 - pt, gamma) * log_pt
-    if alpha is not None:
-        loss = loss * ops.take(ops.convert_to_tensor(np.asarray(alpha, "float32")), y_true)
-    return loss
-
-
-@keras.saving.register_keras_serializable(package="keraslab")
-class FocalLoss(keras.losses.Loss):
-    """:func:`focal_loss` as a ``keras.losses.Loss`` (usable in any ``model.compile``).
-
-    Args:
-        gamma: float.
-        alpha: None or per-class weights.
-        from_logits: bool.
-    """
-
-    def __init__(self, gamma=2.0, alpha=None, from_logits=False, name="focal_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.gamma = float(gamma)
-        self.alpha = None if alpha is None else [float(a) for a in alpha]
-        self.from_logits = bool(from_logits)
-
-    def call(self, y_true, y_pred):
-        return focal_loss(y_true, y_pred, self.gamma, self.alpha, self.from_logits)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "gamma": self.gamma,
-            "alpha": self.alpha,
-            "from_logits": self.from_logits,
-        }
-
-
-def sparse_crossentropy(y_true, y_pred):
-    """Per-example cross-entropy of integer labels and probabilities (the default loss)."""
-    return focal_loss(y_true, y_pred, gamma=0.0)
+# Generic losses live in keraslab.models.losses; still importable from here (re-exports).
+from keraslab.models.losses import FocalLoss, focal_loss, sparse_crossentropy  # noqa: F401
 
 
 def class_weights(labels, num_classes: int) -> dict[int, float]:
@@ -158,7 +104,7 @@ class TextClassifier(PhasedModel):
         ]
 
     def classification_loss(self, batch):
-        probs = self(batch.x, training=True)
+        probs = self(batch.x, training=batch.training)
         per_example = self.loss_fn(batch.y, probs)
         labels = ops.cast(ops.reshape(batch.y, (-1,)), "int32")
         hits = ops.cast(ops.equal(ops.cast(ops.argmax(probs, axis=-1), "int32"), labels), "float32")

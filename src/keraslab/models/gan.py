@@ -512,18 +512,23 @@ class DCGAN(ImageGAN):
         real = ops.cast(batch.x, "float32")
         labels_y = self._labels(batch)
         n = ops.shape(real)[0]
+        training = batch.training
         with no_grad():
-            fake = ops.stop_gradient(self._generate(self._latents(n), labels_y, training=True))
+            fake = ops.stop_gradient(self._generate(self._latents(n), labels_y, training=training))
         # Label noise towards the inside of [0, 1]: 1 - noise for generated, 0 + noise for real.
         # (The lecture adds +noise to both; with from_logits=True a target above 1 makes the loss
         # unbounded below -- the discriminator is paid for infinite logits -- and training
-        # diverges, so the 1-labels take their noise inwards.)
-        noise = self.label_noise * keras.random.uniform((2 * n, 1), seed=self.seed_generator)
+        # diverges, so the 1-labels take their noise inwards.) Training only: evaluate() scores
+        # against the clean labels.
+        if training:
+            noise = self.label_noise * keras.random.uniform((2 * n, 1), seed=self.seed_generator)
+        else:
+            noise = ops.zeros((2 * n, 1))
         # Generated and real images in separate calls: a batch-normalised discriminator sees
         # each kind with its own statistics (as in the DCGAN reference code). The loss is the
         # mean over all 2n images, as for one concatenated batch.
-        fake_logits = self._critic(self.discriminator, fake, labels_y)
-        real_logits = self._critic(self.discriminator, real, labels_y)
+        fake_logits = self._critic(self.discriminator, fake, labels_y, training)
+        real_logits = self._critic(self.discriminator, real, labels_y, training)
         bce = keras.losses.binary_crossentropy
         fake_loss = bce(1.0 - noise[:n], fake_logits, from_logits=True)
         real_loss = bce(noise[n:], real_logits, from_logits=True)
@@ -532,8 +537,8 @@ class DCGAN(ImageGAN):
     def generator_loss(self, batch):
         labels_y = self._labels(batch)
         n = ops.shape(batch.x)[0]
-        fake = self._generate(self._latents(n), labels_y, training=True)
-        logits = self._critic(self.discriminator, fake, labels_y)
+        fake = self._generate(self._latents(n), labels_y, training=batch.training)
+        logits = self._critic(self.discriminator, fake, labels_y, batch.training)
         misleading = ops.zeros((n, 1))  # "these are real"
         return ops.mean(keras.losses.binary_crossentropy(misleading, logits, from_logits=True))
 

@@ -23,10 +23,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Phase, PhasedModel, compile_inference, no_grad
+from keraslab.engine import Batch, Phase, PhasedModel, compile_inference, no_grad
 from keraslab.layers import PositionEmbedding, SinusoidalPositionalEncoding, TransformerDecoder
+from keraslab.models.losses import masked_cross_entropy, token_count
 from keraslab.models.sampling import sample_next
-from keraslab.models.translator import masked_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
@@ -142,22 +142,28 @@ class GPT(PhasedModel):
                 self.optimizers["gpt"],
                 self.language_model_loss,
                 metrics=("accuracy",),
+                batch_weight=lambda batch: token_count(batch.y, self._pad),
             )
         ]
 
+    @property
+    def _pad(self) -> int:
+        return -1 if self.pad_id is None else self.pad_id  # -1: every label counts
+
     def language_model_loss(self, batch):
-        logits = self(batch.x, training=True)
-        pad = -1 if self.pad_id is None else self.pad_id
-        loss, accuracy = masked_cross_entropy(batch.y, logits, pad)
+        logits = self(batch.x, training=batch.training)
+        loss, accuracy = masked_cross_entropy(batch.y, logits, self._pad)
         return loss, {"accuracy": accuracy}
 
     def evaluate_loss(self, x, y) -> tuple[float, int]:
-        """Summed next-token negative log-likelihood (nats) of a batch, and its token count."""
+        """Summed next-token negative log-likelihood (nats) of a batch, and its token count.
+
+        The phase loss in evaluation mode (no dropout) times the count. Over many batches,
+        ``evaluate(x, y)["gpt_loss"]`` is the same mean per token (sum over count).
+        """
         with no_grad():
-            logits = self(x, training=False)
-            pad = -1 if self.pad_id is None else self.pad_id
-            loss, _ = masked_cross_entropy(y, logits, pad)
-        count = int(np.sum(np.asarray(y) != pad))
+            loss, _ = self.language_model_loss(Batch(x, y, training=False))
+        count = int(np.sum(np.asarray(y) != self._pad))
         return float(ops.convert_to_numpy(loss)) * count, count
 
     # ---- generation --------------------------------------------------------------------------

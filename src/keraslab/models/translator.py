@@ -4,7 +4,8 @@ Training uses teacher forcing: the decoder reads the target shifted right (``[ST
 and predicts it shifted left (``y1 .. yn [END]``); padding counts neither in the loss nor in the
 accuracy. Source and target share one subword vocabulary and one embedding matrix, which is also
 the output layer (tied embeddings, section 3.4 of the paper): cognates and names (Jesus/Jesús)
-then start from the same vector.
+then start from the same vector. ``evaluate()`` reports the loss without label smoothing and
+without dropout, averaged over target tokens.
 
 Translation: :meth:`Translator.translate_ids` runs greedy or beam search (width, length penalty),
 batched, with a key/value cache by default (``use_cache=False`` re-reads the prefix every step:
@@ -23,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Phase, PhasedModel, compile_inference, no_grad
+from keraslab.engine import Batch, Phase, PhasedModel, compile_inference, no_grad
 from keraslab.layers import (
     PositionEmbedding,
     SinusoidalPositionalEncoding,
@@ -32,28 +33,8 @@ from keraslab.layers import (
 )
 from keraslab.models.decoding import beam_search, greedy_search
 
-
-def masked_cross_entropy(labels, logits, pad_id: int = 0, label_smoothing: float = 0.0):
-    """Mean token cross-entropy over non-padding labels, and the masked accuracy.
-
-    Args:
-        labels: ``(batch, length)`` int ids.
-        logits: ``(batch, length, vocabulary)``.
-        label_smoothing: float. Mass spread uniformly over the vocabulary (0.1 in the paper).
-
-    Returns:
-        ``(loss, accuracy)`` scalars.
-    """
-    log_probs = ops.log_softmax(logits, axis=-1)
-    labels = ops.cast(labels, "int32")
-    nll = -ops.squeeze(ops.take_along_axis(log_probs, labels[..., None], axis=-1), -1)
-    if label_smoothing:
-        nll = (1.0 - label_smoothing) * nll - label_smoothing * ops.mean(log_probs, axis=-1)
-    mask = ops.cast(ops.not_equal(labels, pad_id), logits.dtype)
-    count = ops.maximum(ops.sum(mask), 1.0)
-    loss = ops.sum(nll * mask) / count
-    hits = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), mask.dtype)
-    return loss, ops.sum(hits * mask) / count
+# Shared with GPT in keraslab.models.losses; still importable from here (re-export).
+from keraslab.models.losses import masked_cross_entropy, token_count
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
@@ -204,21 +185,26 @@ class Translator(PhasedModel):
                 self.optimizers["translator"],
                 self.translation_loss,
                 metrics=("accuracy",),
+                batch_weight=lambda batch: token_count(batch.y, self.pad_id),
             )
         ]
 
     def translation_loss(self, batch):
+        """Teacher-forced token cross-entropy; label smoothing and dropout in training only."""
         (source_ids, target_in), target_out = batch.x, batch.y
-        logits = self((source_ids, target_in), training=True)
-        loss, accuracy = masked_cross_entropy(target_out, logits, self.pad_id, self.label_smoothing)
+        logits = self((source_ids, target_in), training=batch.training)
+        smoothing = self.label_smoothing if batch.training else 0.0
+        loss, accuracy = masked_cross_entropy(target_out, logits, self.pad_id, smoothing)
         return loss, {"accuracy": accuracy}
 
     def evaluate_loss(self, source_ids, target_in, target_out):
-        """Loss (without label smoothing) and accuracy of one batch, no dropout."""
+        """Loss (without label smoothing) and accuracy of one batch, no dropout: the phase loss
+        in evaluation mode. ``evaluate((source_ids, target_in), target_out)`` gives their means
+        over all target tokens."""
+        batch = Batch((source_ids, target_in), target_out, training=False)
         with no_grad():
-            logits = self((source_ids, target_in), training=False)
-            loss, acc = masked_cross_entropy(target_out, logits, self.pad_id)
-        return float(ops.convert_to_numpy(loss)), float(ops.convert_to_numpy(acc))
+            loss, logs = self.translation_loss(batch)
+        return float(ops.convert_to_numpy(loss)), float(ops.convert_to_numpy(logs["accuracy"]))
 
     # ---- translation -------------------------------------------------------------------------
     def _decode_one(self, last_token, position, source_mask, caches):

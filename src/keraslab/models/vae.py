@@ -126,6 +126,8 @@ class VAE(PhasedModel):
     re-binarised (pixel ~ Bernoulli(intensity)) inside the step, as in the IWAE paper.
 
     Logged per epoch: ``vae_loss`` (the weighted loss), ``reconstruction`` and ``kl``.
+    ``evaluate()`` reports the same with ``beta`` itself (no warm-up): with ``beta=1`` its
+    ``vae_loss`` is a one-sample estimate of the negative ELBO.
 
     Args:
         image_shape: tuple of int. (height, width, channels), values in [0, 1].
@@ -224,11 +226,13 @@ class VAE(PhasedModel):
         if self.binarize == "dynamic":
             u = keras.random.uniform(ops.shape(x), seed=self.seed_generator)
             x = ops.cast(u < x, "float32")
-        z_mean, z_log_var = self.encoder(x, training=True)
+        z_mean, z_log_var = self.encoder(x, training=batch.training)
         z = self.sampling([z_mean, z_log_var])
-        recon = ops.mean(self.reconstruction_nll(x, self.decoder(z, training=True)))
+        recon = ops.mean(self.reconstruction_nll(x, self.decoder(z, training=batch.training)))
         kl = ops.mean(gaussian_kl(z_mean, z_log_var))
-        return recon + self._beta_now() * kl, {"reconstruction": recon, "kl": kl}
+        # The KL warm-up is a training schedule: evaluate() scores the final objective (beta).
+        beta = self._beta_now() if batch.training else self.beta
+        return recon + beta * kl, {"reconstruction": recon, "kl": kl}
 
     # ---- inference (numpy in, numpy out) -------------------------------------------------
 

@@ -177,20 +177,23 @@ class WGANGP(ImageGAN):
         real = ops.cast(batch.x, "float32")
         labels = self._labels(batch)
         n = ops.shape(real)[0]
+        training = batch.training
         with no_grad():
-            fake = ops.stop_gradient(self._generate(self._latents(n), labels, training=True))
-        real_score = ops.mean(self._critic(self.critic, real, labels))
-        fake_score = ops.mean(self._critic(self.critic, fake, labels))
+            fake = ops.stop_gradient(self._generate(self._latents(n), labels, training=training))
+        real_score = ops.mean(self._critic(self.critic, real, labels, training))
+        fake_score = ops.mean(self._critic(self.critic, fake, labels, training))
         alpha = keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator)
-        gp = gradient_penalty(lambda x: self._critic(self.critic, x, labels), real, fake, alpha)
+        gp = gradient_penalty(
+            lambda x: self._critic(self.critic, x, labels, training), real, fake, alpha
+        )
         loss = fake_score - real_score + self.gp_weight * gp
         return loss, {"gp": gp, "w_distance": real_score - fake_score}
 
     def generator_loss(self, batch):
         labels = self._labels(batch)
         n = ops.shape(batch.x)[0]
-        fake = self._generate(self._latents(n), labels, training=True)
-        return -ops.mean(self._critic(self.critic, fake, labels))
+        fake = self._generate(self._latents(n), labels, training=batch.training)
+        return -ops.mean(self._critic(self.critic, fake, labels, batch.training))
 
     def get_config(self):
         return {

@@ -18,119 +18,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
-from keraslab.recipes.settings import Settings
-from keraslab.runs import Run, new_run, open_run, reject_options, reopen_run, require_recipe
+from keraslab.recipes.base import Recipe
+from keraslab.recipes.specs.asset_pricing import (  # noqa: F401 - part of this module's API
+    AUTOENCODERS,
+    BASELINES,
+    DEFAULT_WINDOWS,
+    Config,
+    parse_factors,
+    parse_names,
+)
+from keraslab.runs import Run, new_run, reopen_run
 
 NAME = "asset-pricing"
-AUTOENCODERS = ("ca0", "ca1", "ca2", "ca3")
-BASELINES = ("ipca", "pca", "ff")
-# Windows (train, validation, refit-every months) of the built-in data sets.
-DEFAULT_WINDOWS = {"sim": (60, 60, 60), "sim_linear": (60, 60, 60), "french": (240, 120, 180)}
-
-
-def parse_factors(spec) -> list[int]:
-    """``"1-6"``, ``"5"`` or ``"1,3,5"`` -> sorted list of factor counts."""
-    text = str(spec).replace(" ", "")
-    try:
-        ks = set()
-        for part in text.split(","):
-            if "-" in part:
-                lo, hi = part.split("-")
-                ks.update(range(int(lo), int(hi) + 1))
-            else:
-                ks.add(int(part))
-    except ValueError:
-        raise UserError(
-            f"--factors {spec!r}: give a number, a range like 1-6, or a list like 1,3,5."
-        ) from None
-    if not ks or min(ks) < 1:
-        raise UserError(f"--factors {spec!r}: factor counts must be positive integers.")
-    return sorted(ks)
-
-
-def parse_names(spec: str, allowed, flag: str, none_ok: bool = False) -> list[str]:
-    names = [s.strip().lower() for s in str(spec).split(",") if s.strip()]
-    if none_ok and names == ["none"]:
-        return []
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        extra = " or none" if none_ok else ""
-        raise UserError(
-            f"{flag} {spec!r}: choose from {', '.join(allowed)}{extra} (comma-separated)."
-        )
-    return list(dict.fromkeys(names))
-
-
-@dataclass
-class Config(Settings):
-    """Settings of an asset-pricing run (all saved in config.json)."""
-
-    dataset: str = "sim"  # sim | sim_linear | french (ignored when panel is given)
-    panel: str | None = None  # your own CSV / Parquet panel
-    date_column: str = "date"
-    asset_column: str = "asset"
-    return_column: str = "return"
-    lag: int = 1  # 1: a row's characteristics price the next month's return; 0: already lagged
-    model: str = "ca2"  # one autoencoder or a comma list, e.g. ca0,ca1,ca2,ca3
-    factors: str = "1-6"
-    baselines: str = "ipca,pca,ff"
-    ensemble: int = 5  # seeds averaged, as in the paper
-    seed: int = 0
-    l1: float = 1e-4
-    learning_rate: float = 3e-3
-    batch_size: int = 4  # months per batch
-    epochs: int = 300  # at most; early stopping on the validation loss
-    patience: int = 20
-    split: str = "expanding"
-    train_months: int | None = None
-    val_months: int | None = None
-    refit_every: int | None = None
-    sim_seed: int = 1
-    sim_assets: int = 200
-    sim_months: int = 180
-    sim_characteristics: int = 50
-    sim_noise: float = 0.1
-
-    _positive = ("ensemble", "batch_size", "epochs", "patience", "sim_assets", "sim_months")
-
-    def validate(self) -> None:
-        self.check_positive()
-        self.ks(), self.models()
-        if self.l1 < 0 or not self.learning_rate > 0:
-            raise UserError("--l1 must be >= 0 and --learning-rate > 0.")
-        if self.split not in ("expanding", "rolling"):
-            raise UserError(f"--split must be expanding or rolling, got {self.split!r}.")
-        if self.panel is None and self.dataset not in DEFAULT_WINDOWS:
-            raise UserError(
-                f"--data {self.dataset!r}: choose sim, sim-linear, french or a file path."
-            )
-
-    def ks(self) -> list[int]:
-        return parse_factors(self.factors)
-
-    def models(self) -> list[str]:
-        cas = parse_names(self.model, AUTOENCODERS, "--model", none_ok=True)
-        return cas + parse_names(self.baselines, BASELINES, "--baselines", none_ok=True)
-
-    def windows(self, n_months: int):
-        from keraslab.data.finance import time_windows
-
-        tr, va, every = DEFAULT_WINDOWS.get(
-            "panel" if self.panel else self.dataset, (n_months // 3, n_months // 6, 12)
-        )
-        return time_windows(
-            n_months,
-            self.train_months or tr,
-            self.val_months or va,
-            self.refit_every or every,
-            self.split,
-        )
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -257,27 +162,6 @@ def _append(run: Run, row: dict) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
-    """A new asset-pricing run under ``out``; returns the summary (also summary.json)."""
-    import keras
-
-    config.validate()
-    panel = load_data(config)  # bad input fails here, before anything is written
-    windows = check_panel(config, panel)
-    run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
-    echo(f"run directory: {run.path}")
-    return _fit(run, config, panel, windows, verbose, echo)
-
-
-def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-    run, config = reopen_run(run_path, NAME, Config, epochs)
-    panel = load_data(config)
-    windows = check_panel(config, panel)
-    run.clean_temporaries()
-    echo(f"resuming {run.path}: {len(read_results(run))} results kept")
-    return _fit(run, config, panel, windows, verbose, echo)
-
-
 def _fit(run: Run, config: Config, panel, windows, verbose, echo) -> dict:
     echo(f"data: {panel.description}")
     echo(
@@ -381,20 +265,43 @@ def write_table(run: Run, table: dict, title: str = "") -> dict:
     return files
 
 
-def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) -> dict:
-    """The run's R^2 table (from results.jsonl; nothing is refitted)."""
-    reject_options(NAME, {**options, "n": n})
-    run = open_run(run_path)
-    require_recipe(run, NAME)
-    rows = read_results(run)
-    if not rows:
-        raise UserError(f"{run.path} has no results yet: continue it with --resume.")
-    return {"r2": r2_table(rows), "results": len(rows)}
+class AssetPricingRecipe(Recipe):
+    """Not one ``model.fit``: many small estimators, each result appended to ``results.jsonl``
+    as soon as it is known, so ``train`` and ``resume`` are this recipe's own."""
+
+    name = NAME
+    Config = Config
+
+    def train(self, config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
+        """A new asset-pricing run under ``out``; returns the summary (also summary.json)."""
+        import keras
+
+        config.validate()
+        panel = load_data(config)  # bad input fails here, before anything is written
+        windows = check_panel(config, panel)
+        run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
+        echo(f"run directory: {run.path}")
+        return _fit(run, config, panel, windows, verbose, echo)
+
+    def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
+        run, config = reopen_run(run_path, NAME, self.config_from_run, epochs)
+        panel = load_data(config)
+        windows = check_panel(config, panel)
+        run.clean_temporaries()
+        echo(f"resuming {run.path}: {len(read_results(run))} results kept")
+        return _fit(run, config, panel, windows, verbose, echo)
+
+    def evaluate(self, run_path: str, echo=print) -> dict:
+        """The run's R^2 table (from results.jsonl; nothing is refitted)."""
+        run = self.open(run_path)
+        rows = read_results(run)
+        if not rows:
+            raise UserError(f"{run.path} has no results yet: continue it with --resume.")
+        return {"r2": r2_table(rows), "results": len(rows)}
+
+    @staticmethod
+    def format_evaluation(r: dict) -> str:
+        return format_table(r["r2"])
 
 
-def format_evaluation(r: dict) -> str:
-    return format_table(r["r2"])
-
-
-def sample(*args, **kwargs):
-    raise UserError("an asset-pricing run has nothing to sample: see its r2.md and r2_vs_k.png.")
+RECIPE = AssetPricingRecipe()

@@ -15,58 +15,22 @@ Writes ``metrics.jsonl`` (both stages), ``model.weights.h5`` (the final model), 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keraslab.callbacks import MetricsLog
-from keraslab.data import DataSourceMissing
 from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, write_json
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
-from keraslab.recipes.settings import Settings
-from keraslab.runs import Run, new_run, open_run, reject_options, require_recipe, save_evaluation
+from keraslab.recipes.base import Recipe
+from keraslab.recipes.specs.finetune_image import Config
+from keraslab.runs import new_run, update_config
 
-NAME = "finetune-image"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-@dataclass
-class Config(Settings):
-    """Settings of a finetune-image run (all saved in config.json)."""
-
-    dataset: str = "fashion_mnist"  # fashion_mnist | mnist | digits (ignored with images)
-    images: str | None = None  # a folder root/class_name/*.jpg
-    weights: str | None = None  # your own EfficientNet-Lite0 .weights.h5 (default: the package's)
-    image_size: int = 96  # 224 is the network's own size; 96 is 5x cheaper on a CPU
-    subset: int | None = 2000  # training images of the built-in data sets (None: all)
-    test_images: int = 1000  # test images of the built-in data sets
-    epochs: int = 2  # stage 1: the head
-    fine_tune_epochs: int = 2  # stage 2: the top blocks too
-    unfreeze_blocks: int = 2
-    learning_rate: float = 1e-3
-    fine_tune_learning_rate: float = 1e-5
-    batch_size: int = 32
-    dropout: float = 0.2
-    seed: int = 0
-
-    _positive = ("epochs", "batch_size", "image_size", "test_images")
-
-    def validate(self) -> None:
-        self.check_positive()
-        if self.image_size < 32:
-            raise UserError(f"--image-size must be at least 32 (5 stride-2 stages), got {self.image_size}.")  # fmt: skip
-        if self.fine_tune_epochs < 0 or not 0 <= self.unfreeze_blocks <= 16:
-            raise UserError("--fine-tune-epochs must be >= 0 and --unfreeze-blocks in 0..16.")
-        if not (self.learning_rate > 0 and self.fine_tune_learning_rate > 0):
-            raise UserError("learning rates must be > 0.")
-        if not 0 <= self.dropout < 1:
-            raise UserError("--dropout must be in [0, 1).")
-        if self.subset is not None and self.subset < 10:
-            raise UserError(f"--subset must be at least 10, got {self.subset}.")
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -139,10 +103,7 @@ def load_data(config: Config):
         return load_folder(config.images, config.image_size, config.seed)
     from keraslab.data.images import load
 
-    try:
-        (x, y), (xt, yt) = load(config.dataset, dtype="uint8")
-    except DataSourceMissing as e:
-        raise UserError(str(e)) from None
+    (x, y), (xt, yt) = load(config.dataset, dtype="uint8")
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(x))
     n = len(x) if config.subset is None else min(config.subset, len(x))
@@ -185,61 +146,76 @@ def _preprocess(x):
     return np.asarray(keras.ops.convert_to_numpy(preprocess(x)))
 
 
-def check_run(run: Run) -> None:
-    require_recipe(run, NAME)
+class FinetuneImageRecipe(Recipe):
+    """Two stages in one ``train`` call, final weights only: no per-epoch checkpoints, so no
+    ``--resume``; ``evaluate`` reads ``model.weights.h5``."""
 
+    name = "finetune-image"
+    Config = Config
 
-def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
-    """Two-stage fine-tuning in a new run under ``out``; returns the summary."""
-    from keraslab.transfer.finetune import fine_tune
+    def train(self, config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
+        """Two-stage fine-tuning in a new run under ``out``; returns the summary."""
+        from keraslab.transfer.finetune import fine_tune
 
-    config.validate()
-    (x, y), (xv, yv), (xt, yt), classes = load_data(config)  # bad input: nothing written
-    set_seed(config.seed)
-    model, base = build_model(config, len(classes))
-    run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
-    run.config.update(classes=list(classes))
-    write_json(run.path / "config.json", run.config)
-    echo(f"run directory: {run.path}")
-    echo(
-        f"data: {len(y):,} training, {len(yv):,} validation, {len(yt):,} test images of "
-        f"{len(classes)} classes at {config.image_size}x{config.image_size}"
-    )
-    t0 = time.time()
-    stages = fine_tune(
-        model, base, (_preprocess(x), y), (_preprocess(xv), yv),
-        head_epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
-        unfreeze_blocks=config.unfreeze_blocks, head_learning_rate=config.learning_rate,
-        fine_tune_learning_rate=config.fine_tune_learning_rate,
-        callbacks=[MetricsLog(run.metrics_path)], batch_size=config.batch_size, verbose=verbose,
-    )  # fmt: skip
-    seconds = time.time() - t0
-    with atomic_path(run.path / "model.weights.h5", suffix=".weights.h5") as tmp:
-        model.save_weights(tmp)
-    summary = {"train_seconds": round(seconds, 1), "backend": keras.backend.backend()}
-    for stage, s in stages.items():
-        trainable, total = s["trainable_parameters"]
-        summary[stage] = {
-            "trainable_parameters": trainable,
-            "total_parameters": total,
-            "val_accuracy": [round(float(v), 4) for v in s["history"].get("val_accuracy", [])],
-        }
+        config.validate()
+        (x, y), (xv, yv), (xt, yt), classes = load_data(config)  # bad input: nothing written
+        set_seed(config.seed)
+        model, base = build_model(config, len(classes))
+        run = new_run(out, self.name, {**asdict(config), "backend": keras.backend.backend()})
+        update_config(run, classes=list(classes))
+        echo(f"run directory: {run.path}")
         echo(
-            f"stage {stage}: {trainable:,} of {total:,} parameters trained; val accuracy "
-            + ", ".join(f"{v:.3f}" for v in summary[stage]["val_accuracy"])
+            f"data: {len(y):,} training, {len(yv):,} validation, {len(yt):,} test images of "
+            f"{len(classes)} classes at {config.image_size}x{config.image_size}"
         )
-    result = _test(run, model, xt, yt, classes, echo)
-    summary.update(test_accuracy=result["accuracy"], test_macro_f1=result["macro_f1"])
-    write_json(run.summary_path, summary)
-    echo(f"run directory: {run.path}")
-    return summary
+        t0 = time.time()
+        stages = fine_tune(
+            model, base, (_preprocess(x), y), (_preprocess(xv), yv),
+            head_epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
+            unfreeze_blocks=config.unfreeze_blocks, head_learning_rate=config.learning_rate,
+            fine_tune_learning_rate=config.fine_tune_learning_rate,
+            callbacks=[MetricsLog(run.metrics_path)], batch_size=config.batch_size,
+            verbose=verbose,
+        )  # fmt: skip
+        seconds = time.time() - t0
+        with atomic_path(run.path / "model.weights.h5", suffix=".weights.h5") as tmp:
+            model.save_weights(tmp)
+        summary = {"train_seconds": round(seconds, 1), "backend": keras.backend.backend()}
+        for stage, s in stages.items():
+            trainable, total = s["trainable_parameters"]
+            summary[stage] = {
+                "trainable_parameters": trainable,
+                "total_parameters": total,
+                "val_accuracy": [round(float(v), 4) for v in s["history"].get("val_accuracy", [])],
+            }
+            echo(
+                f"stage {stage}: {trainable:,} of {total:,} parameters trained; val accuracy "
+                + ", ".join(f"{v:.3f}" for v in summary[stage]["val_accuracy"])
+            )
+        result = _test(run, model, xt, yt, classes, echo)
+        summary.update(test_accuracy=result["accuracy"], test_macro_f1=result["macro_f1"])
+        write_json(run.summary_path, summary)
+        echo(f"run directory: {run.path}")
+        return summary
 
+    def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print):
+        raise UserError(
+            "finetune-image runs do not resume (two short stages, final weights only): start a "
+            "new run with `keraslab train finetune-image`."
+        )
 
-def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-    raise UserError(
-        "finetune-image runs do not resume (two short stages, final weights only): start a new "
-        "run with `keraslab train finetune-image`."
-    )
+    def evaluate(self, run_path: str, echo=print) -> dict:
+        """Accuracy, macro-F1 and the confusion matrix of the final model on the test split."""
+        run = self.open(run_path)
+        config = self.config_from_run(run.config)
+        _, _, (xt, yt), classes = load_data(config)
+        model, _ = build_model(config, len(classes))
+        model.load_weights(run.path / "model.weights.h5")
+        return _test(run, model, xt, yt, classes, echo)
+
+    @staticmethod
+    def format_evaluation(r: dict) -> str:
+        return format_evaluation(r)
 
 
 def _test(run, model, xt, yt, classes, echo) -> dict:
@@ -250,21 +226,9 @@ def _test(run, model, xt, yt, classes, echo) -> dict:
         title=f"test accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f}",
     )  # fmt: skip
     result["confusion_matrix_png"] = str(png)
-    save_evaluation(run, "test", result)
+    Recipe.save_evaluation(run, "test", result)
     echo(format_evaluation(result))
     return result
-
-
-def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) -> dict:
-    """Accuracy, macro-F1 and the confusion matrix of the final model on the test split."""
-    reject_options(NAME, {**options, "n": n})
-    run = open_run(run_path)
-    check_run(run)
-    config = Config.from_dict(run.config)
-    _, _, (xt, yt), classes = load_data(config)
-    model, _ = build_model(config, len(classes))
-    model.load_weights(run.path / "model.weights.h5")
-    return _test(run, model, xt, yt, classes, echo)
 
 
 def format_evaluation(r: dict) -> str:
@@ -274,5 +238,4 @@ def format_evaluation(r: dict) -> str:
     )
 
 
-def sample(*args, **kwargs):
-    raise UserError("a finetune-image run classifies images: use `keraslab evaluate RUN`.")
+RECIPE = FinetuneImageRecipe()

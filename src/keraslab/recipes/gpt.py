@@ -14,97 +14,25 @@ from __future__ import annotations
 
 import math
 import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from keraslab.callbacks import Checkpoint, MetricsLog
-from keraslab.checkpoint import load_run_checkpoint
-from keraslab.data import DataSourceMissing
+from keraslab.data.batches import WindowBatches
 from keraslab.data.corpus import CharTokenizer, load_text_corpus, sequential_windows
 from keraslab.data.text import SubwordTokenizer
-from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
-from keraslab.io import atomic_path, write_json
+from keraslab.io import atomic_path
 from keraslab.models.gpt import GPT
-from keraslab.recipes.settings import Settings
-from keraslab.runs import (
-    Run,
-    continue_run,
-    load_run_tokenizer,
-    new_run,
-    open_run,
-    reject_options,
-    reopen_run,
-    require_recipe,
-    save_evaluation,
-)
-
-NAME = "gpt"
-
-
-@dataclass
-class Config(Settings):
-    """Settings of a GPT run (all saved in config.json)."""
-
-    dataset: str = "austen"
-    text: str | None = None  # a user's UTF-8 text file (replaces Austen)
-    level: str = "char"  # "char" or "subword" (BPE)
-    vocab_size: int = 2000  # subword level only
-    epochs: int = 10
-    steps_per_epoch: int = 500
-    batch_size: int = 32
-    sequence_length: int = 128
-    embedding_dim: int = 128
-    num_heads: int = 4
-    layers: int = 4
-    dropout: float = 0.1
-    tie_weights: bool = True
-    learning_rate: float = 1e-3  # peak; cosine decay to min_learning_rate
-    min_learning_rate: float = 1e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    seed: int = 0
-    prompt: str = "It is a truth"  # sample printed after each epoch
-    sample_tokens: int = 200
-    temperature: float = 0.8
-    top_k: int | None = 40
-    val_tokens: int = 100_000  # validation tokens scored after each epoch (0: all)
-
-    _positive = (
-        "epochs",
-        "steps_per_epoch",
-        "batch_size",
-        "sequence_length",
-        "embedding_dim",
-        "num_heads",
-        "layers",
-        "sample_tokens",
-        "vocab_size",
-    )
-
-    def validate(self) -> None:
-        self.check_positive()
-        if self.level not in ("char", "subword"):
-            raise UserError(f"--level must be 'char' or 'subword', got {self.level!r}.")
-        self.check_heads()
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}.")
-        if not self.learning_rate > 0:
-            raise UserError(f"--learning-rate must be > 0, got {self.learning_rate}.")
-        if not self.prompt:
-            raise UserError("the epoch-sample prompt is empty: give --prompt some text.")
+from keraslab.recipes.base import Job, Recipe
+from keraslab.recipes.specs.gpt import Config
+from keraslab.runs import Run, load_run_tokenizer
 
 
 # ---- data ------------------------------------------------------------------------------------
 def load_corpus(config: Config):
-    try:
-        return load_text_corpus(config.text if config.text else config.dataset)
-    except DataSourceMissing as e:
-        raise UserError(str(e)) from None
+    return load_text_corpus(config.text if config.text else config.dataset)
 
 
 def make_tokenizer(config: Config, corpus):
@@ -131,44 +59,14 @@ def load_tokenizer(run: Run, level: str):
     return load_run_tokenizer(run, CharTokenizer.load if level == "char" else SubwordTokenizer.load)
 
 
-class WindowBatches(keras.utils.PyDataset):
-    """``steps`` batches of random windows ``(x, y = x shifted by one)`` per epoch, reproducible:
-    batch ``i`` of epoch ``e`` comes from ``seed, e, i`` (so a resumed run sees the same data)."""
-
-    def __init__(self, ids, sequence_length, batch_size, steps, seed=0):
-        super().__init__()
-        self.ids, self.length = np.asarray(ids, "int32"), int(sequence_length)
-        self.batch_size, self.steps, self.seed, self.epoch = batch_size, steps, seed, 0
-        if len(self.ids) <= self.length:
-            raise UserError(
-                f"the training text has {len(self.ids)} tokens: it needs more than "
-                f"--sequence-length {self.length}."
-            )
-
-    def __len__(self):
-        return self.steps
-
-    def __getitem__(self, i):
-        rng = np.random.default_rng([self.seed, self.epoch, i])
-        starts = rng.integers(0, len(self.ids) - self.length, self.batch_size)
-        idx = starts[:, None] + np.arange(self.length + 1)
-        windows = self.ids[idx]
-        return windows[:, :-1], windows[:, 1:]
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-
 def score_text(model: GPT, ids: np.ndarray, chars: int, batch_size: int = 64) -> dict:
     """Mean next-token loss (nats), perplexity and bits per character of an id stream, read in
     consecutive windows of the model's context length."""
     x, y = sequential_windows(ids, model.sequence_length)
-    total, count = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        nll, n = model.evaluate_loss(x[i : i + batch_size], y[i : i + batch_size])
-        total += nll
-        count += n
-    loss = total / count
+    # Keras's evaluate: the phase loss without dropout, a mean over the counted tokens.
+    loss = model.evaluate(x, y, batch_size=batch_size, return_dict=True, verbose=0)["gpt_loss"]
+    count = int(y.size if model.pad_id is None else np.sum(y != model.pad_id))
+    total = loss * count
     # Characters covered by the scored tokens (a subword covers several characters).
     covered = chars * count / max(len(ids) - 1, 1)
     return {
@@ -261,169 +159,127 @@ def build_model(config: Config, vocabulary_size: int) -> GPT:
     return model
 
 
-# ---- runs ------------------------------------------------------------------------------------
-def check_run(run: Run) -> None:
-    require_recipe(run, NAME)
+# ---- the recipe ------------------------------------------------------------------------------
+class GPTRecipe(Recipe):
+    name = "gpt"
+    Config = Config
+    monitor = "val_loss"
+    reported = ("val_loss", "val_perplexity", "val_bpc")
+    curves = ("val_loss",)
 
+    def load_data(self, config: Config):
+        return load_corpus(config)
 
-def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
-    """Train a new GPT run under ``out``; returns the summary (also summary.json)."""
-    config.validate()
-    corpus = load_corpus(config)  # before creating anything: a missing source writes nothing
-    run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
-    echo(f"run directory: {run.path}")
-    echo(f"text: {corpus.split}")
-    tokenizer = make_tokenizer(config, corpus)
-    encode_prompt(tokenizer, config.prompt)  # an unusable prompt fails before training
-    tokenizer.save(run.path / "tokenizer.json")
-    set_seed(config.seed)
-    model = build_model(config, tokenizer.vocabulary_size)
-    echo(f"model: {model.count_params():,} parameters, vocabulary {tokenizer.vocabulary_size}")
-    return _fit(run, config, model, tokenizer, corpus, 0, verbose, echo)
+    def make_assets(self, job: Job):
+        job.echo(f"text: {job.data.split}")
+        tokenizer = make_tokenizer(job.config, job.data)
+        encode_prompt(tokenizer, job.config.prompt)  # an unusable prompt fails before training
+        tokenizer.save(job.run.path / "tokenizer.json")
+        return tokenizer
 
+    def load_assets(self, run: Run, config: Config):
+        return load_tokenizer(run, config.level)
 
-def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-    """Continue a run from its newest checkpoint (weights, optimizer, epoch)."""
-    run, config = reopen_run(run_path, NAME, Config, epochs)
-    corpus = load_corpus(config)
-    model, tokenizer, header = _restore(run, config, "last")
-    done = header["epoch"]
-    continue_run(run, done, config.epochs, epochs, echo)
-    return _fit(
-        run, config, model, tokenizer, corpus, done, verbose, echo, best=header["meta"].get("best")
-    )
+    def build_model(self, config: Config, assets=None, data=None) -> GPT:
+        return build_model(config, assets.vocabulary_size)
 
-
-def _fit(run, config, model, tokenizer, corpus, initial_epoch, verbose, echo, best=None) -> dict:
-    train_ids = encode_text(tokenizer, corpus.train)
-    val_ids = encode_text(tokenizer, corpus.val)
-    batches = WindowBatches(
-        train_ids, config.sequence_length, config.batch_size, config.steps_per_epoch, config.seed
-    )
-    batches.epoch = initial_epoch
-    echo(
-        f"training on {len(train_ids):,} tokens ({len(corpus.train):,} characters); "
-        f"{config.steps_per_epoch} batches of {config.batch_size} x {config.sequence_length} per epoch"
-    )
-    callbacks = [
-        EpochReport(tokenizer, val_ids, len(corpus.val), config, run.samples),
-        MetricsLog(run.metrics_path),
-        Checkpoint(run.checkpoints, monitor="val_loss", mode="min", best=best),
-    ]
-    t0 = time.time()
-    model.fit(
-        batches,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        verbose=verbose,
-        callbacks=callbacks,
-    )
-    seconds = time.time() - t0
-    tokens = (config.epochs - initial_epoch) * config.steps_per_epoch * config.batch_size
-    tokens *= config.sequence_length
-    summary = {
-        "epochs": config.epochs,
-        "train_seconds_this_session": round(seconds, 1),
-        "train_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
-        "backend": keras.backend.backend(),
-        "parameters": int(model.count_params()),
-        "vocabulary_size": tokenizer.vocabulary_size,
-    }
-    rows = run.metrics()
-    if rows:
-        last = rows[-1]
-        summary.update({k: last[k] for k in ("val_loss", "val_perplexity", "val_bpc") if k in last})
-    if any("val_loss" in r for r in rows):
-        from keraslab.plots import save_curve
-
-        summary["val_loss_curve"] = str(
-            save_curve(rows, "val_loss", run.path / "val_loss_curve.png")
+    def initialize(self, job: Job) -> None:
+        job.echo(
+            f"model: {job.model.count_params():,} parameters, vocabulary "
+            f"{job.assets.vocabulary_size}"
         )
-    write_json(run.summary_path, summary)
-    echo(
-        f"val loss {summary.get('val_loss', float('nan')):.4f} nats/token, perplexity "
-        f"{summary.get('val_perplexity', float('nan')):.2f}; run directory: {run.path}"
-    )
-    return summary
+
+    def fit_inputs(self, job: Job) -> dict:
+        config, corpus = job.config, job.data
+        train_ids = encode_text(job.assets, corpus.train)
+        batches = WindowBatches(
+            train_ids,
+            config.sequence_length,
+            config.batch_size,
+            config.steps_per_epoch,
+            config.seed,
+        ).start_at(job.initial_epoch)
+        job.echo(
+            f"training on {len(train_ids):,} tokens ({len(corpus.train):,} characters); "
+            f"{config.steps_per_epoch} batches of {config.batch_size} x "
+            f"{config.sequence_length} per epoch"
+        )
+        return {"x": batches}
+
+    def callbacks(self, job: Job) -> list:
+        val_ids = encode_text(job.assets, job.data.val)
+        return [EpochReport(job.assets, val_ids, len(job.data.val), job.config, job.run.samples)]
+
+    def summarize(self, job: Job, seconds: float) -> dict:
+        config = job.config
+        tokens = (config.epochs - job.initial_epoch) * config.steps_per_epoch * config.batch_size
+        tokens *= config.sequence_length
+        summary = {
+            "train_tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
+            "vocabulary_size": job.assets.vocabulary_size,
+        }
+        last = (job.run.metrics()[-1:] or [{}])[0]
+        job.echo(
+            f"val loss {last.get('val_loss', float('nan')):.4f} nats/token, perplexity "
+            f"{last.get('val_perplexity', float('nan')):.2f}"
+        )
+        return summary
+
+    def generate(
+        self,
+        run_path: str,
+        prompt: str,
+        max_tokens: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int = 0,
+        n: int = 1,
+        use_cache: bool = True,
+        which: str = "last",
+        progress=None,
+    ) -> list[str]:
+        """``n`` continuations of ``prompt`` (each returned with the prompt in front)."""
+        run = self.open(run_path)
+        if not temperature >= 0:
+            raise UserError(f"--temperature must be >= 0 (0: greedy), got {temperature}.")
+        if top_k is not None and top_k < 1:
+            raise UserError(f"--top-k must be a positive integer, got {top_k}.")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise UserError(f"--top-p must be in (0, 1], got {top_p}.")
+        config = self.config_from_run(run.config)
+        ids = encode_prompt(load_tokenizer(run, config.level), prompt)  # bad prompts fail fast
+        job = self.load(run, which)
+        new = job.model.generate(
+            [ids] * n,
+            max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            use_cache=use_cache,
+            callback=progress,
+        )
+        return [prompt + job.assets.decode(row) for row in new]
+
+    def evaluate(self, run_path: str, which: str = "last", echo=print) -> dict:
+        """Loss, perplexity and bits per character on the held-out test text (evaluation.json)."""
+        job = self.load(self.open(run_path), which)
+        corpus = load_corpus(job.config)
+        ids = encode_text(job.assets, corpus.test)
+        echo(f"scoring {len(ids):,} test tokens ...")
+        result = score_text(job.model, ids, len(corpus.test))
+        result.update({"checkpoint": which, "split": corpus.split, "level": job.config.level})
+        self.save_evaluation(job.run, f"test-{which}", result)
+        return result
+
+    @staticmethod
+    def format_evaluation(r: dict) -> str:
+        return (
+            f"test loss {r['loss']:.4f} nats/token, perplexity {r['perplexity']:.2f}, "
+            f"{r['bpc']:.3f} bits/char ({r['tokens']:,} {r['level']} tokens, "
+            f"{r['checkpoint']} checkpoint)"
+        )
 
 
-def _restore(run: Run, config: Config, which: str):
-    tokenizer = load_tokenizer(run, config.level)
-    set_seed(config.seed)
-    model = build_model(config, tokenizer.vocabulary_size)
-    header = load_run_checkpoint(model, run, which)
-    return model, tokenizer, header
-
-
-def load_model(run: Run, which: str = "last"):
-    """``(model, config, tokenizer)`` of a GPT run."""
-    check_run(run)
-    config = Config.from_dict(run.config)
-    model, tokenizer, _ = _restore(run, config, which)
-    return model, config, tokenizer
-
-
-def generate(
-    run_path: str,
-    prompt: str,
-    max_tokens: int = 200,
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int = 0,
-    n: int = 1,
-    use_cache: bool = True,
-    which: str = "last",
-    progress=None,
-) -> list[str]:
-    """``n`` continuations of ``prompt`` (each returned with the prompt in front)."""
-    run = open_run(run_path)
-    check_run(run)
-    if temperature < 0:
-        raise UserError(f"--temperature must be >= 0 (0: greedy), got {temperature}.")
-    if top_k is not None and top_k < 1:
-        raise UserError(f"--top-k must be a positive integer, got {top_k}.")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {top_p}.")
-    config = Config.from_dict(run.config)
-    tokenizer = load_tokenizer(run, config.level)
-    ids = encode_prompt(tokenizer, prompt)  # before loading weights: bad prompts fail fast
-    model, _, tokenizer = load_model(run, which)
-    new = model.generate(
-        [ids] * n,
-        max_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        use_cache=use_cache,
-        callback=progress,
-    )
-    return [prompt + tokenizer.decode(row) for row in new]
-
-
-def evaluate(run_path: str, which: str = "last", echo=print, **options) -> dict:
-    """Loss, perplexity and bits per character on the held-out test text (evaluation.json)."""
-    options.pop("n", None)
-    reject_options(NAME, options)
-    run = open_run(run_path)
-    check_run(run)
-    model, config, tokenizer = load_model(run, which)
-    corpus = load_corpus(config)
-    ids = encode_text(tokenizer, corpus.test)
-    echo(f"scoring {len(ids):,} test tokens ...")
-    result = score_text(model, ids, len(corpus.test))
-    result.update({"checkpoint": which, "split": corpus.split, "level": config.level})
-    save_evaluation(run, f"test-{which}", result)
-    return result
-
-
-def format_evaluation(r: dict) -> str:
-    return (
-        f"test loss {r['loss']:.4f} nats/token, perplexity {r['perplexity']:.2f}, "
-        f"{r['bpc']:.3f} bits/char ({r['tokens']:,} {r['level']} tokens, {r['checkpoint']} checkpoint)"
-    )
-
-
-def sample(*args, **kwargs):
-    raise UserError('a gpt run makes text, not images: use `keraslab generate RUN --prompt "..."`.')
+RECIPE = GPTRecipe()

@@ -14,99 +14,31 @@ per-class recall, accuracy, and a confusion-matrix PNG of the test split.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from typing import NamedTuple
 
 import keras
 import numpy as np
 
-from keraslab.callbacks import Checkpoint, MetricsLog
-from keraslab.checkpoint import load_run_checkpoint
-from keraslab.data import DataSourceMissing
 from keraslab.data.text import BERT_SPECIAL_TOKENS, SubwordTokenizer, bert_sequences, pad_batch
 from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
-from keraslab.io import write_json
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
 from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights
-from keraslab.recipes.settings import Settings
-from keraslab.runs import (
-    Run,
-    continue_run,
-    load_run_tokenizer,
-    new_run,
-    open_run,
-    reject_options,
-    reopen_run,
-    require_recipe,
-    save_evaluation,
-)
-
-NAME = "text-classifier"
-IMBALANCE = ("none", "class-weight", "sample-weight", "focal")
-
-
-@dataclass
-class Config(Settings):
-    """Settings of a text-classifier run (all saved in config.json)."""
-
-    dataset: str = "tweets"
-    csv: str | None = None  # a user's labelled CSV (replaces the tweets)
-    label_column: str = "sentiment"
-    text_column: str = "text"
-    init: str | None = None  # a bert-mlm run whose encoder (and tokenizer) we start from
-    labelled: int | None = None  # labelled training examples used (stratified; None: all)
-    imbalance: str = "none"
-    focal_gamma: float = 2.0
-    epochs: int = 6
-    batch_size: int = 64
-    learning_rate: float = 3e-4
-    seed: int = 0
-    vocab_size: int = 8000
-    sequence_length: int = 64
-    embedding_dim: int = 128
-    num_heads: int = 4
-    intermediate_dim: int = 512
-    layers: int = 2
-    dropout: float = 0.1
-    pooling: str = "mean"
-
-    _positive = (
-        "epochs",
-        "batch_size",
-        "vocab_size",
-        "sequence_length",
-        "embedding_dim",
-        "num_heads",
-        "intermediate_dim",
-        "layers",
-    )
-
-    def validate(self) -> None:
-        self.check_positive()
-        if self.imbalance not in IMBALANCE:
-            raise UserError(f"--imbalance must be one of {', '.join(IMBALANCE)}.")
-        if self.labelled is not None and self.labelled < 10:
-            raise UserError(f"--labelled must be at least 10, got {self.labelled}.")
-        self.check_heads()
-        if not 0 <= self.dropout < 1 or self.focal_gamma < 0:
-            raise UserError("--dropout must be in [0, 1) and --focal-gamma >= 0.")
-        if not self.learning_rate > 0:
-            raise UserError(f"--learning-rate must be > 0, got {self.learning_rate}.")
+from keraslab.recipes.base import Job, Recipe
+from keraslab.recipes.specs.text_classifier import IMBALANCE, Config  # noqa: F401
+from keraslab.runs import Run, load_run_tokenizer, open_run, save_evaluation, update_config
 
 
 # ---- data ------------------------------------------------------------------------------------
 def load_data(config: Config):
     from keraslab.data.sentiment import load_sentiment
 
-    try:
-        data = load_sentiment(
-            config.csv if config.csv else "tweets",
-            label_column=config.label_column,
-            text_column=config.text_column,
-        )
-    except DataSourceMissing as e:
-        raise UserError(str(e)) from None
+    data = load_sentiment(
+        config.csv if config.csv else "tweets",
+        label_column=config.label_column,
+        text_column=config.text_column,
+    )
     if config.labelled is not None and config.labelled < len(data.train_labels):
         keep = stratified_subset(data.train_labels, config.labelled, config.seed)
         data = data._replace(
@@ -211,115 +143,6 @@ class Validation(keras.callbacks.Callback):
         )
 
 
-def check_run(run: Run) -> None:
-    require_recipe(run, NAME)
-
-
-def train(config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
-    """Train a new classifier run under ``out``; returns the summary (also summary.json)."""
-    config.validate()
-    init = _init_run(config)
-    data = load_data(config)  # before creating anything: bad input writes nothing
-    if init is not None:
-        from keraslab.recipes import bert_mlm
-
-        pretrained, _, tokenizer = bert_mlm.load_model(init, "best")
-    run = new_run(out, NAME, {**asdict(config), "backend": keras.backend.backend()})
-    arch = architecture(config, init)
-    # Saved with the run: it loads even if the --init run is later moved or deleted.
-    run.config.update(classes=list(data.classes), architecture=arch)
-    write_json(run.path / "config.json", run.config)
-    echo(f"run directory: {run.path}")
-    echo(f"data: {data.split}")
-    if init is None:
-        tokenizer = SubwordTokenizer.train(
-            data.train_texts,
-            vocabulary_size=config.vocab_size,
-            extra_special_tokens=BERT_SPECIAL_TOKENS,
-        )
-    tokenizer.save(run.path / "tokenizer.json")
-    set_seed(config.seed)
-    model = build_model(config, tokenizer.vocabulary_size, len(data.classes), arch)
-    if init is not None:
-        model.load_backbone(pretrained.backbone)
-        echo(f"encoder initialised from {init.path} (best checkpoint)")
-    echo(f"model: {model.count_params():,} parameters")
-    return _fit(run, config, model, tokenizer, data, 0, verbose, echo)
-
-
-def resume(run_path: str, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-    run, config = reopen_run(run_path, NAME, Config, epochs)
-    data = load_data(config)
-    model, tokenizer, header = _restore(run, config, "last")
-    done = header["epoch"]
-    continue_run(run, done, config.epochs, epochs, echo)
-    return _fit(
-        run, config, model, tokenizer, data, done, verbose, echo, best=header["meta"].get("best")
-    )
-
-
-def _fit(run, config, model, tokenizer, data, initial, verbose, echo, best=None) -> dict:
-    k = len(data.classes)
-    x = encode(tokenizer, data.train_texts, model.backbone.sequence_length)
-    y = np.asarray(data.train_labels, "int32")
-    xv = encode(tokenizer, data.val_texts, model.backbone.sequence_length)
-    counts = np.bincount(y, minlength=k)
-    echo(
-        f"training on {len(y):,} labelled texts ("
-        + ", ".join(f"{c} {n:,}" for c, n in zip(data.classes, counts))
-        + f"); imbalance: {config.imbalance}"
-    )
-    weights = {}
-    if config.imbalance in ("class-weight", "sample-weight"):
-        try:
-            cw = class_weights(y, k)
-        except ValueError as e:
-            raise UserError(f"--imbalance {config.imbalance}: {e}") from None
-        echo("class weights: " + ", ".join(f"{c} {cw[i]:.2f}" for i, c in enumerate(data.classes)))
-        if config.imbalance == "class-weight":
-            weights["class_weight"] = cw
-        else:
-            weights["sample_weight"] = np.array([cw[int(c)] for c in y], "float32")
-    callbacks = [
-        Validation(xv, np.asarray(data.val_labels), data.classes),
-        MetricsLog(run.metrics_path),
-        Checkpoint(run.checkpoints, monitor="val_macro_f1", mode="max", best=best),
-    ]
-    t0 = time.time()
-    # Keras draws the shuffle order from the global seed: seed it per epoch for resumes.
-    set_seed(config.seed + initial)
-    model.fit(
-        x,
-        y,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        initial_epoch=initial,
-        verbose=verbose,
-        callbacks=callbacks,
-        **weights,
-    )
-    seconds = time.time() - t0
-    summary = {
-        "epochs": config.epochs,
-        "train_seconds_this_session": round(seconds, 1),
-        "backend": keras.backend.backend(),
-        "parameters": int(model.count_params()),
-        "labelled": int(len(y)),
-    }
-    model, _, _ = _restore(run, config, "best")  # test the checkpoint with the best val macro-F1
-    result = _test(run, model, tokenizer, data, "best", echo)
-    add_test_scores(summary, result)
-    summary["confusion_matrix_png"] = result["confusion_matrix_png"]
-    write_json(run.summary_path, summary)
-    echo(f"run directory: {run.path}")
-    return summary
-
-
-def _test(run, model, tokenizer, data, which, echo) -> dict:
-    xt = encode(tokenizer, data.test_texts, model.backbone.sequence_length)
-    return score_test(run, data, predict(model, xt), which, echo)
-
-
 def score_test(run, data, predicted, which, echo, prefix: str = "") -> dict:
     """Scores of ``predicted`` test labels, the confusion-matrix PNG and ``evaluation.json``
     entry of the run; prints the one-line summary. Shared with ``finetune-text``."""
@@ -343,49 +166,139 @@ def add_test_scores(summary: dict, result: dict) -> dict:
     return summary
 
 
-def _restore(run: Run, config: Config, which: str):
-    tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
+class Assets(NamedTuple):
+    """What a classifier run keeps besides its checkpoints: the tokenizer, the class names and
+    the encoder's settings (those of the ``--init`` run when it started from one)."""
+
+    tokenizer: object
+    classes: list
+    architecture: dict
+
+
+def class_weight_inputs(config, y, classes, echo) -> dict:
+    """``class_weight`` or ``sample_weight`` of ``model.fit`` for ``--imbalance`` (or nothing)."""
+    if config.imbalance not in ("class-weight", "sample-weight"):
+        return {}
+    try:
+        cw = class_weights(y, len(classes))
+    except ValueError as e:
+        raise UserError(f"--imbalance {config.imbalance}: {e}") from None
+    echo("class weights: " + ", ".join(f"{c} {cw[i]:.2f}" for i, c in enumerate(classes)))
+    if config.imbalance == "class-weight":
+        return {"class_weight": cw}
+    return {"sample_weight": np.array([cw[int(c)] for c in y], "float32")}
+
+
+def run_classes(run: Run) -> list:
     classes = run.config.get("classes")
     if not classes:
         raise UserError(f"{run.path}/config.json lacks the class names: the run is damaged.")
-    arch = run.config.get("architecture")
-    if not arch:
-        raise UserError(f"{run.path}/config.json lacks the architecture: the run is damaged.")
-    set_seed(config.seed)
-    model = build_model(config, tokenizer.vocabulary_size, len(classes), arch)
-    header = load_run_checkpoint(model, run, which)
-    return model, tokenizer, header
+    return classes
 
 
-def load_model(run: Run, which: str = "last"):
-    """``(model, config, tokenizer)`` of a text-classifier run."""
-    check_run(run)
-    config = Config.from_dict(run.config)
-    model, tokenizer, _ = _restore(run, config, which)
-    return model, config, tokenizer
+# ---- the recipe ------------------------------------------------------------------------------
+class TextClassifierRecipe(Recipe):
+    name = "text-classifier"
+    Config = Config
+    monitor = "val_macro_f1"
+    monitor_mode = "max"
 
+    def load_data(self, config: Config):
+        _init_run(config)  # a bad --init fails before anything is written
+        return load_data(config)
 
-def classify(run_path: str, texts, which: str = "last") -> list[tuple[str, float]]:
-    """``(label, probability)`` of each text."""
-    run = open_run(run_path)
-    check_run(run)
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not t.strip():
-            raise UserError(f"text {i + 1} is empty: give text to classify.")
-    model, _, tokenizer = load_model(run, which)
-    probs = model.predict_proba(encode(tokenizer, texts, model.backbone.sequence_length))
-    classes = run.config["classes"]
-    return [(classes[int(p.argmax())], float(p.max())) for p in probs]
+    def make_assets(self, job: Job) -> Assets:
+        config, data, run = job.config, job.data, job.run
+        init = _init_run(config)
+        arch = architecture(config, init)
+        # Saved with the run: it loads even if the --init run is later moved or deleted.
+        update_config(run, classes=list(data.classes), architecture=arch)
+        job.echo(f"data: {data.split}")
+        if init is not None:
+            tokenizer = load_run_tokenizer(init, SubwordTokenizer.load)
+        else:
+            tokenizer = SubwordTokenizer.train(
+                data.train_texts,
+                vocabulary_size=config.vocab_size,
+                extra_special_tokens=BERT_SPECIAL_TOKENS,
+            )
+        tokenizer.save(run.path / "tokenizer.json")
+        return Assets(tokenizer, list(data.classes), arch)
 
+    def load_assets(self, run: Run, config: Config) -> Assets:
+        tokenizer = load_run_tokenizer(run, SubwordTokenizer.load)
+        arch = run.config.get("architecture")
+        if not arch:
+            raise UserError(f"{run.path}/config.json lacks the architecture: the run is damaged.")
+        return Assets(tokenizer, run_classes(run), arch)
 
-def evaluate(run_path: str, which: str = "last", n=None, echo=print, **options) -> dict:
-    """Macro-F1, per-class recall, accuracy and the confusion matrix on the test split."""
-    reject_options(NAME, {**options, "n": n})
-    run = open_run(run_path)
-    check_run(run)
-    model, config, tokenizer = load_model(run, which)
-    return _test(run, model, tokenizer, load_data(config), which, echo)
+    def build_model(self, config: Config, assets: Assets = None, data=None):
+        vocabulary_size = assets.tokenizer.vocabulary_size
+        return build_model(config, vocabulary_size, len(assets.classes), assets.architecture)
+
+    def initialize(self, job: Job) -> None:
+        init = _init_run(job.config)
+        if init is not None:
+            from keraslab.recipes.bert_mlm import RECIPE as BERT_MLM
+
+            pretrained = BERT_MLM.load(init, "best").model
+            job.model.load_backbone(pretrained.backbone)
+            job.echo(f"encoder initialised from {init.path} (best checkpoint)")
+        job.echo(f"model: {job.model.count_params():,} parameters")
+
+    def fit_inputs(self, job: Job) -> dict:
+        config, data, tokenizer = job.config, job.data, job.assets.tokenizer
+        length = job.model.backbone.sequence_length
+        x = encode(tokenizer, data.train_texts, length)
+        y = np.asarray(data.train_labels, "int32")
+        counts = np.bincount(y, minlength=len(data.classes))
+        job.echo(
+            f"training on {len(y):,} labelled texts ("
+            + ", ".join(f"{c} {n:,}" for c, n in zip(data.classes, counts))
+            + f"); imbalance: {config.imbalance}"
+        )
+        weights = class_weight_inputs(config, y, data.classes, job.echo)
+        # Keras draws the shuffle order from the global seed: seed it per epoch for resumes.
+        set_seed(config.seed + job.initial_epoch)
+        return {"x": x, "y": y, "batch_size": config.batch_size, **weights}
+
+    def callbacks(self, job: Job) -> list:
+        xv = encode(job.assets.tokenizer, job.data.val_texts, job.model.backbone.sequence_length)
+        return [Validation(xv, np.asarray(job.data.val_labels), job.data.classes)]
+
+    def summarize(self, job: Job, seconds: float) -> dict:
+        summary = {"labelled": int(len(job.data.train_labels))}
+        best = self.load(job.run, "best")  # test the checkpoint with the best val macro-F1
+        result = self.test(best, job.data, "best", job.echo)
+        add_test_scores(summary, result)
+        summary["confusion_matrix_png"] = result["confusion_matrix_png"]
+        return summary
+
+    def test(self, job: Job, data, which: str, echo) -> dict:
+        xt = encode(job.assets.tokenizer, data.test_texts, job.model.backbone.sequence_length)
+        return score_test(job.run, data, predict(job.model, xt), which, echo)
+
+    def classify(self, run_path: str, texts, which: str = "last") -> list[tuple[str, float]]:
+        """``(label, probability)`` of each text."""
+        run = self.open(run_path)
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not t.strip():
+                raise UserError(f"text {i + 1} is empty: give text to classify.")
+        job = self.load(run, which)
+        length = job.model.backbone.sequence_length
+        probs = job.model.predict_proba(encode(job.assets.tokenizer, texts, length))
+        classes = job.assets.classes
+        return [(classes[int(p.argmax())], float(p.max())) for p in probs]
+
+    def evaluate(self, run_path: str, which: str = "last", echo=print) -> dict:
+        """Macro-F1, per-class recall, accuracy and the confusion matrix on the test split."""
+        job = self.load(self.open(run_path), which)
+        return self.test(job, load_data(job.config), which, echo)
+
+    @staticmethod
+    def format_evaluation(r: dict) -> str:
+        return format_evaluation(r)
 
 
 def format_evaluation(r: dict) -> str:
@@ -396,5 +309,4 @@ def format_evaluation(r: dict) -> str:
     )
 
 
-def sample(*args, **kwargs):
-    raise UserError('a text-classifier run labels text: use `keraslab classify RUN "text"`.')
+RECIPE = TextClassifierRecipe()

@@ -11,65 +11,17 @@ fixed binarised MNIST file used by some papers (it is not shipped offline); see 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 from scipy.stats import norm
 
 from keraslab.callbacks import ImageGrid, ReconstructionGrid
-from keraslab.data import DataSourceMissing, get_dataset, load
+from keraslab.data import get_dataset, load
 from keraslab.errors import UserError
 from keraslab.io import save_image_grid
 from keraslab.models import VAE
-from keraslab.recipes.base import (
-    Data,
-    ImageConfig,
-    ImageRecipe,
-    fast_extractor,
-    user_images,
-)
-from keraslab.runs import open_run
-
-
-@dataclass
-class Config(ImageConfig):
-    """Settings of a VAE run (all saved in config.json)."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    latent_dim: int = 32
-    learning_rate: float = 1e-3
-    beta_1: float = 0.9
-    likelihood: str = "bernoulli"  # or "gaussian" (squared error, fixed sigma)
-    sigma: float = 0.1  # standard deviation of the Gaussian likelihood
-    binarize: str = "dynamic"  # "dynamic", "static" or "none" (Bernoulli only)
-    beta: float = 1.0  # weight of the KL term
-    kl_warmup: float = 0.0  # epochs of linear KL warm-up (0: none)
-    eval_images: int = 1000  # test images for the per-epoch test ELBO
-    ll_samples: int = 200  # importance samples k per image for the final NLL
-    ll_images: int = 1000  # test images for the final NLL (0: skip)
-
-    _positive = (*ImageConfig._positive, "eval_images", "ll_samples")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.likelihood not in ("bernoulli", "gaussian"):
-            raise UserError(
-                f"--likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}."
-            )
-        if self.binarize not in ("dynamic", "static", "none"):
-            raise UserError(
-                f"--binarize must be 'dynamic', 'static' or 'none', got {self.binarize!r}."
-            )
-        if self.likelihood == "gaussian" and self.binarize != "none":
-            raise UserError("--likelihood gaussian models grey levels: use --binarize none.")
-        if self.beta < 0 or self.kl_warmup < 0 or self.sigma <= 0 or self.ll_images < 0:
-            raise UserError("--beta, --kl-warmup and --ll-images must be >= 0 and --sigma > 0.")
-
-    @property
-    def binarized(self) -> bool:
-        return self.likelihood == "bernoulli" and self.binarize != "none"
+from keraslab.recipes.images import Data, ImageRecipe, fast_extractor, user_images
+from keraslab.recipes.specs.vae import Config
 
 
 def binarize_once(x: np.ndarray, seed: int) -> np.ndarray:
@@ -98,7 +50,7 @@ class VAERecipe(ImageRecipe):
     monitor = "test_elbo"
     monitor_mode = "max"
 
-    def build_model(self, config: Config) -> VAE:
+    def build_model(self, config: Config, assets=None, data=None) -> VAE:
         info = get_dataset(config.dataset)
         steps = 0
         if config.kl_warmup > 0:
@@ -128,26 +80,27 @@ class VAERecipe(ImageRecipe):
         """The test split as the likelihood sees it (fixed binarisation, seed 0)."""
         return binarize_once(x_test, 0) if config.binarized else x_test.astype("float32")
 
-    def fit_data(self, config, model, data):
-        return {"x": data.x, "batch_size": config.batch_size, "shuffle": True}
+    def fit_inputs(self, job):
+        return {"x": job.data.x, "batch_size": job.config.batch_size, "shuffle": True}
 
-    def epoch_callbacks(self, run, config, model, data):
-        test = self.test_images(config, data.x_test[: config.eval_images])
-        return [TestELBO(test), *super().epoch_callbacks(run, config, model, data)]
+    def epoch_callbacks(self, job):
+        test = self.test_images(job.config, job.data.x_test[: job.config.eval_images])
+        return [TestELBO(test), *super().epoch_callbacks(job)]
 
-    def picture_callbacks(self, run, config, model, data):
+    def picture_callbacks(self, job):
         return [
-            ImageGrid(run.samples, n=config.grid, seed=config.seed),
-            ReconstructionGrid(run.path / "reconstructions", data.x_test[:10]),
+            ImageGrid(job.run.samples, n=job.config.grid, seed=job.config.seed),
+            ReconstructionGrid(job.run.path / "reconstructions", job.data.x_test[:10]),
         ]
 
-    def final_metrics(self, run, config, model, data, echo) -> dict:
-        test = self.test_images(config, data.x_test)
+    def final_metrics(self, job) -> dict:
+        model, config, echo = job.model, job.config, job.echo
+        test = self.test_images(config, job.data.x_test)
         out = {"test_elbo": float(model.elbo(test).mean()), "test_images": len(test)}
         echo(f"test ELBO ({len(test)} images): {out['test_elbo']:.2f} nats")
         if config.ll_images:
             out.update(self.nll(model, config, test[: config.ll_images], echo))
-        out.update(super().final_metrics(run, config, model, data, echo))
+        out.update(super().final_metrics(job))
         return out
 
     @staticmethod
@@ -164,10 +117,11 @@ class VAERecipe(ImageRecipe):
             "nll_images": len(test),
         }
 
-    def final_pictures(self, run, config, model, data) -> dict:
-        out = super().final_pictures(run, config, model, data)
-        images, ncols = traversal(model)
-        out["traversal"] = str(save_image_grid(images, run.path / "traversal.png", ncols, scale=2))
+    def final_pictures(self, job) -> dict:
+        out = super().final_pictures(job)
+        images, ncols = traversal(job.model)
+        path = job.run.path / "traversal.png"
+        out["traversal"] = str(save_image_grid(images, path, ncols, scale=2))
         return out
 
     def make_images(self, model, config, n, seed, label=None, latents=None, images=None):
@@ -178,21 +132,26 @@ class VAERecipe(ImageRecipe):
             raise UserError("--label needs a class-conditional run; a vae run is unconditional.")
         return super().make_images(model, config, n, seed, None, latents, None)
 
-    def evaluate(self, run_path, extractor="classifier", n=10000, which="last", echo=print, **kw):
+    def evaluate(
+        self,
+        run_path,
+        extractor="classifier",
+        n=10000,
+        which="last",
+        k=None,
+        ll_images=None,
+        echo=print,
+    ):
         """Test ELBO, importance-sampled NLL (``k`` samples on ``ll_images`` test images) and
         FID/KID of ``n`` samples."""
-        run = open_run(run_path)
-        self.check_run(run)
+        run = self.open(run_path)
         model, config = self.load_model(run, which)
-        try:
-            (_, _), (x_test, _) = load(config.dataset, "float32")
-        except DataSourceMissing as e:
-            raise UserError(str(e)) from None
+        (_, _), (x_test, _) = load(config.dataset, "float32")
         test = self.test_images(config, x_test)
         result = {"test_elbo": float(model.elbo(test).mean()), "checkpoint": which}
-        ll_images = kw.get("ll_images") or config.ll_images
+        ll_images = ll_images or config.ll_images
         if ll_images:
-            result.update(self.nll(model, config, test[:ll_images], echo, k=kw.get("k")))
+            result.update(self.nll(model, config, test[:ll_images], echo, k=k))
         if extractor != "classifier" or fast_extractor(config.dataset) is not None:
             if n < 2:
                 raise UserError(f"--n must be at least 2, got {n}.")
@@ -228,7 +187,3 @@ class TestELBO(keras.callbacks.Callback):
 
 
 RECIPE = VAERecipe()
-NAME = RECIPE.name
-train, resume, sample, evaluate = RECIPE.train, RECIPE.resume, RECIPE.sample, RECIPE.evaluate
-build_model, load_model = RECIPE.build_model, RECIPE.load_model
-format_evaluation = RECIPE.format_evaluation

@@ -1,0 +1,296 @@
+"""Batch generators that ``model.fit`` reads (``keras.utils.PyDataset``), each reproducible per
+epoch: batch ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``, so a resumed run sees the same
+data as an uninterrupted one after :meth:`EpochBatches.start_at`.
+
+- :class:`TranslationBatches`: length-bucketed teacher-forcing pairs.
+- :class:`WindowBatches`: random windows of a token stream (language modelling, nanoGPT-style).
+- :class:`MaskedBatches`: masked-LM batches with a fresh mask per epoch (RoBERTa's dynamic
+  masking), built on :func:`mask_tokens` and :func:`gather_masked`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from keraslab.data.text import pad_batch
+from keraslab.errors import UserError
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """A PyDataset that knows its epoch (``on_epoch_end`` counts it and calls :meth:`plan`)."""
+
+    epoch = 0
+
+    def start_at(self, epoch: int):
+        """Continue at ``epoch`` (a resumed run): the order that epoch would have had."""
+        self.epoch = int(epoch)
+        self.plan()
+        return self
+
+    def plan(self) -> None:
+        """Prepare the current epoch's batch order (nothing by default)."""
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.plan()
+
+
+class TranslationBatches(EpochBatches):
+    """Length-bucketed teacher-forcing batches: ``((source, target_in), target_out)``.
+
+    ``target_in`` is ``[START] y1 .. yn`` and ``target_out`` is ``y1 .. yn [END]``. Each epoch the
+    pairs are shuffled, sorted by length within chunks of ``chunk`` batches (so a batch holds
+    sentences of similar length and little padding), and the batch order is shuffled. Every batch
+    is padded to a multiple of ``multiple`` tokens (few distinct shapes: few JAX compilations).
+
+    Args:
+        source: list of id lists.
+        target: list of id lists (without ``[START]``/``[END]``).
+        batch_size: int.
+        start_id, end_id, pad_id: int.
+        seed: int. Shuffling seed (epoch ``e`` uses ``seed + e``).
+        shuffle: bool. False: keep the given order (for evaluation).
+        max_length: optional int. Cut every sentence to this many tokens (a model's longest).
+
+    Example:
+        >>> batches = TranslationBatches(src_ids, tgt_ids, 64, tok.start_id, tok.end_id)
+        >>> model.fit(batches, epochs=10)
+    """
+
+    def __init__(
+        self,
+        source,
+        target,
+        batch_size: int,
+        start_id: int = 2,
+        end_id: int = 3,
+        pad_id: int = 0,
+        seed: int = 0,
+        shuffle: bool = True,
+        multiple: int = 16,
+        chunk: int = 50,
+        max_length: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        if len(source) != len(target) or not source:
+            raise ValueError("source and target must be equally long lists of sentences.")
+        self.source, self.target = list(source), list(target)
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.start_id, self.end_id, self.pad_id = start_id, end_id, pad_id
+        self.multiple, self.chunk = multiple, chunk
+        self.plan()
+
+    def plan(self):
+        n = len(self.source)
+        if not self.shuffle:
+            order = np.arange(n)
+            self.batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+            return
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(n)
+        lengths = np.array([max(len(s), len(t) + 1) for s, t in zip(self.source, self.target)])
+        span = self.batch_size * self.chunk
+        batches = []
+        for i in range(0, n, span):
+            part = order[i : i + span]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            batches += [part[j : j + self.batch_size] for j in range(0, len(part), self.batch_size)]
+        self.batches = [batches[i] for i in rng.permutation(len(batches))]
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        rows = self.batches[index]
+        src = [self.source[i] for i in rows]
+        tgt_in = [[self.start_id, *self.target[i]] for i in rows]
+        tgt_out = [[*self.target[i], self.end_id] for i in rows]
+        longest = max(max(len(s) for s in src), max(len(t) for t in tgt_in))
+        length = -(-longest // self.multiple) * self.multiple
+        if self.max_length is not None:  # a model's longest input: longer sentences are cut
+            length = min(length, self.max_length)
+        return (
+            (pad_batch(src, length, self.pad_id), pad_batch(tgt_in, length, self.pad_id)),
+            pad_batch(tgt_out, length, self.pad_id),
+        )
+
+
+class WindowBatches(EpochBatches):
+    """``steps`` batches of random windows ``(x, y = x shifted by one)`` per epoch, reproducible:
+    batch ``i`` of epoch ``e`` comes from ``seed, e, i`` (so a resumed run sees the same data).
+
+    Args:
+        ids: 1-D int array, the token stream.
+        sequence_length: int. Window length.
+        batch_size: int.
+        steps: int. Batches per epoch.
+        seed: int.
+    """
+
+    def __init__(self, ids, sequence_length, batch_size, steps, seed=0):
+        super().__init__()
+        self.ids, self.length = np.asarray(ids, "int32"), int(sequence_length)
+        self.batch_size, self.steps, self.seed = batch_size, steps, seed
+        if len(self.ids) <= self.length:
+            raise UserError(
+                f"the training text has {len(self.ids)} tokens: it needs more than "
+                f"--sequence-length {self.length}."
+            )
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        starts = rng.integers(0, len(self.ids) - self.length, self.batch_size)
+        idx = starts[:, None] + np.arange(self.length + 1)
+        windows = self.ids[idx]
+        return windows[:, :-1], windows[:, 1:]
+
+
+def mask_tokens(
+    token_ids,
+    rng: np.random.Generator,
+    mask_id: int,
+    vocabulary_size: int,
+    special_ids=(0, 1, 2, 3),
+    rate: float = 0.15,
+    mask_fraction: float = 0.8,
+    random_fraction: float = 0.1,
+):
+    """BERT's masked-LM corruption of a ``(batch, length)`` id array (numpy, seeded).
+
+    Each non-special token is chosen with probability ``rate``. A chosen token becomes
+    ``mask_id`` with probability ``mask_fraction``, a random non-special token with probability
+    ``random_fraction``, and stays otherwise.
+
+    Returns:
+        ``(inputs, labels, weights)``: the corrupted ids; the original ids (the targets); and
+        ``1.0`` at chosen positions, ``0.0`` elsewhere (the loss counts chosen positions only).
+    """
+    if not 0 < rate < 1 or mask_fraction + random_fraction > 1:
+        raise ValueError("rate must be in (0, 1) and mask_fraction + random_fraction <= 1.")
+    ids = np.asarray(token_ids, "int32")
+    special = np.isin(ids, np.asarray(list(special_ids) + [mask_id]))
+    chosen = (rng.random(ids.shape) < rate) & ~special
+    action = rng.random(ids.shape)
+    to_mask = chosen & (action < mask_fraction)
+    to_random = chosen & (action >= mask_fraction) & (action < mask_fraction + random_fraction)
+    ordinary = np.setdiff1d(np.arange(vocabulary_size), np.asarray([*special_ids, mask_id]))
+    inputs = ids.copy()
+    inputs[to_mask] = mask_id
+    inputs[to_random] = rng.choice(ordinary, size=int(to_random.sum()))
+    return inputs, ids.copy(), chosen.astype("float32")
+
+
+def gather_masked(inputs, labels, weights, max_predictions: int):
+    """Keep only the chosen positions, at most ``max_predictions`` per row (BERT's
+    ``masked_lm_positions``): the MLM head then runs on those rows instead of every token.
+
+    Chosen positions beyond ``max_predictions`` are un-chosen (their original token restored in
+    ``inputs``). Rows with fewer are padded with position 0 and weight 0.
+
+    Returns:
+        ``(inputs, positions, labels, weights)``, the last three ``(batch, max_predictions)``.
+    """
+    inputs = np.array(inputs, "int32")
+    labels = np.asarray(labels, "int32")
+    weights = np.asarray(weights, "float32")
+    n = len(inputs)
+    positions = np.zeros((n, max_predictions), "int32")
+    out_labels = np.zeros((n, max_predictions), "int32")
+    out_weights = np.zeros((n, max_predictions), "float32")
+    for r in range(n):
+        chosen = np.flatnonzero(weights[r] > 0)
+        inputs[r, chosen[max_predictions:]] = labels[r, chosen[max_predictions:]]
+        chosen = chosen[:max_predictions]
+        positions[r, : len(chosen)] = chosen
+        out_labels[r, : len(chosen)] = labels[r, chosen]
+        out_weights[r, : len(chosen)] = weights[r, chosen]
+    return inputs, positions, out_labels, out_weights
+
+
+def _bucket(length: int, limit: int) -> int:
+    return min(-(-length // 16) * 16, limit)  # few shapes: few JAX compilations
+
+
+class MaskedBatches(EpochBatches):
+    """Batches ``((inputs, segments, positions), (labels, weights[, is_next]))`` with a fresh mask
+    per epoch (batch ``i`` of epoch ``e`` drawn from ``seed, e, i``: a resumed run sees the same
+    masks). Texts of similar length are batched together (sorted within chunks of 20 batches,
+    then the batches shuffled), each batch padded to a multiple of 16 tokens; labels are kept at
+    the chosen positions only (at most ``ceil(1.5 * rate * length)`` per text).
+
+    Args:
+        ids, segments: lists of token-id and segment-id lists.
+        is_next: int array of next-sentence labels, or None (no NSP task).
+        batch_size: int.
+        mask_id, vocabulary_size: int. The tokenizer's ``[MASK]`` id and size.
+        special_ids: ids never masked.
+        sequence_length: int. The longest padded length.
+        rate: float. Share of tokens chosen.
+        seed: int.
+        shuffle: bool. False: a fixed order and mask (evaluation).
+    """
+
+    def __init__(
+        self,
+        ids,
+        segments,
+        is_next,
+        batch_size,
+        mask_id,
+        vocabulary_size,
+        special_ids,
+        sequence_length,
+        rate=0.15,
+        seed=0,
+        shuffle=True,
+    ):
+        super().__init__()
+        self.ids, self.segments, self.is_next = ids, segments, is_next
+        self.batch_size, self.mask_id, self.vocabulary_size = batch_size, mask_id, vocabulary_size
+        self.special_ids, self.length, self.rate = tuple(special_ids), sequence_length, rate
+        self.seed, self.shuffle = seed, shuffle
+        self.plan()
+
+    def __len__(self):
+        return math.ceil(len(self.ids) / self.batch_size)
+
+    def plan(self):
+        n, size = len(self.ids), self.batch_size
+        if self.shuffle:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            order = rng.permutation(n)
+            chunk = size * 20
+            lengths = np.array([len(s) for s in self.ids])
+            order = np.concatenate(
+                [
+                    c[np.argsort(lengths[c], kind="stable")]
+                    for c in np.split(order, range(chunk, n, chunk))
+                ]
+            )
+            batches = [order[j : j + size] for j in range(0, n, size)]
+            batches = [batches[j] for j in rng.permutation(len(batches))]
+        else:
+            batches = [np.arange(j, min(j + size, n)) for j in range(0, n, size)]
+        self.batches = batches
+
+    def __getitem__(self, i):
+        rows = self.batches[i]
+        length = _bucket(max(len(self.ids[r]) for r in rows), self.length)
+        ids = pad_batch([self.ids[r] for r in rows], length)
+        seg = pad_batch([self.segments[r] for r in rows], length)
+        rng = np.random.default_rng([self.seed, self.epoch if self.shuffle else 0, i, 1])
+        inputs, labels, weights = mask_tokens(
+            ids, rng, self.mask_id, self.vocabulary_size, self.special_ids, self.rate
+        )
+        most = math.ceil(1.5 * self.rate * length)
+        inputs, positions, labels, weights = gather_masked(inputs, labels, weights, most)
+        y = (labels, weights) if self.is_next is None else (labels, weights, self.is_next[rows])
+        return (inputs, seg, positions), y

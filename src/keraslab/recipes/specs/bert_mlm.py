@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keraslab.errors import UserError
+from keraslab.options import Settings, option
+from keraslab.recipes.specs import RecipeInfo
+from keraslab.recipes.specs.commands import ExportOptions, TextsEvaluateOptions
+
+
+@dataclass
+class Config(Settings):
+    """Settings of a bert-mlm run (all saved in config.json)."""
+
+    dataset: str = option("tweets", "dataset name (see `keraslab list`)")
+    text: str | None = option(
+        None, "your own UTF-8 text file: one document per paragraph", path=True, metavar="FILE.txt"
+    )
+    epochs: int = option(10, "passes over the training texts", positive=True)
+    batch_size: int = option(64, "texts per update", positive=True)
+    learning_rate: float = option(5e-4, "peak AdamW rate (warm-up, cosine decay)", above=0)
+    warmup_steps: int = option(300, "learning-rate warm-up, updates", positive=True)
+    weight_decay: float = option(0.01, "AdamW weight decay", min=0)
+    seed: int = option(0, "random seed")
+    vocab_size: int = option(8000, "BPE subwords", positive=True)
+    sequence_length: int = option(64, "longest text in tokens", min=8)
+    embedding_dim: int = option(128, "model width", positive=True)
+    num_heads: int = option(4, "attention heads", positive=True)
+    intermediate_dim: int = option(512, "feed-forward width", positive=True)
+    layers: int = option(2, "Transformer blocks", positive=True)
+    dropout: float = option(0.1, "dropout rate", min=0, below=1)
+    next_sentence: bool = option(False, "add the next-sentence task")
+    mask_rate: float = 0.15
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_heads()
+        if not 0 < self.mask_rate < 1:
+            raise UserError("the mask rate must be in (0, 1).")
+
+    def backbone_args(self, vocabulary_size: int) -> dict:
+        return dict(
+            vocabulary_size=vocabulary_size,
+            sequence_length=self.sequence_length,
+            embedding_dim=self.embedding_dim,
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            num_layers=self.layers,
+            dropout=self.dropout,
+        )
+
+
+INFO = RecipeInfo(
+    "bert-mlm",
+    "keraslab.recipes.bert_mlm",
+    "BERT-style encoder, masked-LM pretraining (optional next-sentence task)",
+    ("tweets", "austen"),
+    "tweets",
+    Config,
+    {"evaluate": TextsEvaluateOptions, "export": ExportOptions},
+)

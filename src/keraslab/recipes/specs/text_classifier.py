@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keraslab.options import Settings, option
+from keraslab.recipes.specs import RecipeInfo
+from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions
+
+IMBALANCE = ("none", "class-weight", "sample-weight", "focal")
+
+
+@dataclass
+class LabelledTexts(Settings):
+    """The labelled data of a text classifier (shared by text-classifier and finetune-text)."""
+
+    dataset: str = option("tweets", "dataset name (see `keraslab list`)")
+    csv: str | None = option(
+        None, "your labelled CSV (replaces the tweets)", path=True, metavar="FILE.csv"
+    )
+    label_column: str = option("sentiment", "CSV label column")
+    text_column: str = option("text", "CSV text column")
+    labelled: int | None = option(
+        None, "labelled training examples used (stratified; default all)", min=10
+    )
+
+
+@dataclass
+class Config(LabelledTexts):
+    """Settings of a text-classifier run (all saved in config.json)."""
+
+    init: str | None = option(
+        None, "start from this bert-mlm run's encoder and tokenizer", path=True, metavar="RUN"
+    )
+    imbalance: str = option("none", "how the minority class is weighted", choices=IMBALANCE)
+    focal_gamma: float = option(2.0, "focal loss gamma", min=0)
+    epochs: int = option(6, "passes over the labelled texts", positive=True)
+    batch_size: int = option(64, "texts per update", positive=True)
+    learning_rate: float = option(3e-4, "Adam learning rate", above=0)
+    seed: int = option(0, "random seed")
+    vocab_size: int = option(8000, "BPE subwords", positive=True)
+    sequence_length: int = option(64, "longest text in tokens", positive=True)
+    embedding_dim: int = option(128, "model width", positive=True)
+    num_heads: int = option(4, "attention heads", positive=True)
+    intermediate_dim: int = option(512, "feed-forward width", positive=True)
+    layers: int = option(2, "Transformer blocks", positive=True)
+    dropout: float = option(0.1, "dropout rate", min=0, below=1)
+    pooling: str = "mean"
+
+    def validate(self) -> None:
+        super().validate()
+        self.check_heads()
+
+
+INFO = RecipeInfo(
+    "text-classifier",
+    "keraslab.recipes.text_classifier",
+    "Transformer sentiment classifier (class weights, focal loss, --init a bert-mlm run)",
+    ("tweets",),
+    "tweets",
+    Config,
+    {"classify": CheckpointOptions, "evaluate": CheckpointOptions, "export": ExportOptions},
+)
