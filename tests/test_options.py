@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass, fields
 
 import pytest
-from helpers import assert_one_line_error, run_cli
 
+from helpers import assert_one_line_error, run_cli
 from keraslab.cli import build_parser
 from keraslab.errors import UserError
 from keraslab.options import Settings, option

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 SERIALIZABLE_MODULES = (
     "keraslab.layers",
     "keraslab.models",
+    "keraslab.models.asset_pricing",
     "keraslab.models.bert",
     "keraslab.models.classifier",
     "keraslab.models.gpt",

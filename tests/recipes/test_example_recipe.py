@@ -45,5 +45,7 @@ def test_example_recipe_trains_resumes_and_reloads(tmp_path):
     # The reloaded last checkpoint predicts what the summary's model scored.
     result = recipe.evaluate(str(run))
     reloaded, _ = recipe.load_model(open_run(run))
-    assert result["test_mse"] == pytest.approx(float(np.mean((reloaded.predict(x, verbose=0) - y) ** 2)), rel=1e-4)
+    assert result["test_mse"] == pytest.approx(
+        float(np.mean((reloaded.predict(x, verbose=0) - y) ** 2)), rel=1e-4
+    )
     assert ex.INFO.Config is ex.Config and "evaluate" in ex.INFO.commands

@@ -63,6 +63,7 @@ class Adapter(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="keraslab")
 class Adapted(keras.layers.Layer):
     """``adapter(inner(*args, **kwargs))``: puts an :class:`Adapter` after an existing sublayer.
 
@@ -87,3 +88,28 @@ class Adapted(keras.layers.Layer):
 
     def compute_output_shape(self, *args, **kwargs):
         return self.inner.compute_output_shape(*args, **kwargs)
+
+    def build(self, input_shape=None):
+        # Nothing of its own. Keras cannot trace call(*args) to build the sublayers, so they are
+        # built by their first call: eagerly, or symbolically in compute_output_spec (e.g. when a
+        # loaded model is rebuilt), there with every call argument.
+        self.built = True
+
+    def compute_output_spec(self, *args, **kwargs):
+        # (Keras's default would call compute_output_shape with the shapes of named call
+        # arguments, and call(*args) has none.)
+        return self.adapter(self.inner(*args, **kwargs))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "inner": keras.saving.serialize_keras_object(self.inner),
+            "adapter": keras.saving.serialize_keras_object(self.adapter),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        inner = keras.saving.deserialize_keras_object(config.pop("inner"))
+        adapter = keras.saving.deserialize_keras_object(config.pop("adapter"))
+        return cls(inner, adapter, **config)

@@ -236,6 +236,34 @@ class MultiHeadAttention(keras.layers.Layer):
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
         return (*query_shape[:-1], self.output_dim or query_shape[-1])
 
+    def compute_output_spec(
+        self,
+        query,
+        value=None,
+        key=None,
+        attention_mask=None,
+        value_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        cache=None,
+        cache_index=None,
+        training=None,
+    ):
+        # The symbolic outputs have the structure of call()'s: also the attention weights with
+        # return_attention_scores, also the new cache with cache= (compute_output_shape alone
+        # would give one tensor, and a functional model would lose the other outputs).
+        value = query if value is None else value
+        key = value if key is None else key
+        out = keras.KerasTensor(self.compute_output_shape(query.shape), dtype=self.compute_dtype)
+        if return_attention_scores:
+            k_len = cache[0].shape[2] if cache is not None else key.shape[1]
+            weights_shape = (query.shape[0], self.num_heads, query.shape[1], k_len)
+            out = (out, keras.KerasTensor(weights_shape, dtype=self.compute_dtype))
+        if cache is None:
+            return out
+        new_cache = tuple(keras.KerasTensor(c.shape, dtype=c.dtype) for c in cache)
+        return out, new_cache
+
     def get_config(self):
         return {
             **super().get_config(),

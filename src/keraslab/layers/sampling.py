@@ -12,7 +12,8 @@ class Sampling(keras.layers.Layer):
 
     The noise comes from the layer's own ``SeedGenerator``, so the draw is differentiable with
     respect to ``mean`` and ``log_var``, differs from step to step inside jitted JAX code, and its
-    state is saved with the model.
+    state is saved in keraslab checkpoints (not in ``.keras`` files: Keras writes no
+    seed-generator state there, so a loaded model's draws restart from the seed).
 
     Args:
         seed: optional int. Seed of the layer's ``SeedGenerator``.

@@ -236,5 +236,21 @@ class TransformerDecoder(_Block):
         x = self._residual(x, self.ffn_norm, self.ffn, training)
         return x if cache is None else (x, new_cache)
 
+    def compute_output_spec(
+        self,
+        x,
+        context=None,
+        padding_mask=None,
+        context_mask=None,
+        cache=None,
+        cache_index=None,
+        training=None,
+    ):
+        # With cache= the call returns (output, new cache): keep that structure symbolically.
+        out = keras.KerasTensor(x.shape, dtype=self.compute_dtype)
+        if cache is None:
+            return out
+        return out, keras.tree.map_structure(lambda c: keras.KerasTensor(c.shape, c.dtype), cache)
+
     def get_config(self):
         return {**super().get_config(), "cross_attention": self.cross_attention}

@@ -50,6 +50,7 @@ def factor_network(n_portfolios: int, n_factors: int, l1: float = 0.0):
     return keras.Model(x, f, name="factor_network")
 
 
+@keras.saving.register_keras_serializable(package="keraslab")
 class ConditionalAutoencoder(keras.Model):
     """``[characteristics (N, P), portfolios (P,), mask (N,)] -> predicted returns (N,)``.
 
@@ -68,7 +69,21 @@ class ConditionalAutoencoder(keras.Model):
         super().__init__(inputs=[z, x, mask], outputs=r, **kw)
         self.beta_network = betas_net
         self.factor_network = factors_net
-        self.n_factors = n_factors
+        self.n_characteristics, self.n_factors = n_characteristics, n_factors
+        self.hidden, self.l1 = tuple(hidden), float(l1)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "n_characteristics": self.n_characteristics,
+            "n_factors": self.n_factors,
+            "hidden": list(self.hidden),
+            "l1": self.l1,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 class MaskedMSE(keras.losses.Loss):

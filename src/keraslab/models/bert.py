@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.data.batches import gather_masked, mask_tokens  # noqa: F401 - their old home
+from keraslab.data.masking import gather_masked, mask_tokens  # noqa: F401 - their old home
 from keraslab.engine import Batch, Phase, PhasedModel, no_grad
 from keraslab.layers import PositionEmbedding, TransformerEncoder
 

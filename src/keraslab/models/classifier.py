@@ -135,10 +135,19 @@ class TextClassifier(PhasedModel):
             a.assign(b)
 
     def get_config(self):
+        loss = None if self.loss_fn is sparse_crossentropy else self.loss_fn
         return {
             "name": self.name,
             "num_classes": self.num_classes,
             "pooling": self.pooling,
+            "loss": None if loss is None else keras.saving.serialize_keras_object(loss),
             "head_dropout": self.head_dropout,
             **self.backbone_args,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("loss") is not None:  # e.g. a FocalLoss: a reloaded model trains the same
+            config["loss"] = keras.saving.deserialize_keras_object(config["loss"])
+        return cls(**config)
