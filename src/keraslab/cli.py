@@ -242,14 +242,15 @@ def _refuse_extra(extra, target) -> None:
         command = target.command
         for flag in flags:
             owners = [
-                r.name
+                r
                 for r in RECIPES.values()
                 if command in r.commands and flag in _all_flags(r.commands[command])
             ]
             if owners:
+                kinds = " or ".join(dict.fromkeys(r.kind for r in owners))
                 raise UserError(
-                    f"{flag}: not an option of {target.info.name} runs, only of "
-                    f"{', '.join(owners)} runs (see `keraslab {command} RUN --help`)."
+                    f"{flag}: not an option of {target.info.name} runs, only of {kinds} runs "
+                    f"({', '.join(r.name for r in owners)}; see `keraslab {command} RUN --help`)."
                 )
     raise UserError(f"unrecognized arguments: {' '.join(extra)} (see `keraslab --help`)")
 

@@ -26,6 +26,7 @@ class RecipeInfo:
             user of the run reaches for (named in hints).
         default_backend: str or None. The fastest measured backend for this job.
         resumable: bool. Whether ``train --resume`` can continue its runs.
+        kind: str. What the runs are about ("image", "text", "tabular"), for messages.
     """
 
     name: str
@@ -37,3 +38,4 @@ class RecipeInfo:
     commands: dict = field(default_factory=dict)
     default_backend: str | None = None
     resumable: bool = True
+    kind: str = "image"

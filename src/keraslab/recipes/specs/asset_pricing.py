@@ -128,5 +128,6 @@ INFO = RecipeInfo(
     "sim",
     Config,
     {"evaluate": NoOptions},
+    kind="tabular",
     default_backend="jax",  # 13x the torch backend's epochs/s for this small model (BENCHMARKS.md)
 )

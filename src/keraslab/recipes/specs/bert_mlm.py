@@ -58,4 +58,5 @@ INFO = RecipeInfo(
     "tweets",
     Config,
     {"evaluate": TextsEvaluateOptions, "export": ExportOptions},
+    kind="text",
 )

@@ -44,4 +44,5 @@ INFO = RecipeInfo(
     "tweets",
     Config,
     {"evaluate": CheckpointOptions, "export": ExportOptions},
+    kind="text",
 )

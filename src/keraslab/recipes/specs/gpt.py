@@ -57,4 +57,5 @@ INFO = RecipeInfo(
     "austen",
     Config,
     {"generate": GenerateOptions, "evaluate": CheckpointOptions, "export": ExportOptions},
+    kind="text",
 )

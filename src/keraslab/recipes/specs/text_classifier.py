@@ -59,4 +59,5 @@ INFO = RecipeInfo(
     "tweets",
     Config,
     {"classify": CheckpointOptions, "evaluate": CheckpointOptions, "export": ExportOptions},
+    kind="text",
 )

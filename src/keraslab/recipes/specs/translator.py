@@ -62,4 +62,5 @@ INFO = RecipeInfo(
     "bible",
     Config,
     {"translate": TranslateOptions, "evaluate": TranslatorEvaluateOptions, "export": ExportOptions},
+    kind="text",
 )
