@@ -32,7 +32,7 @@ class Example(Settings):
         ({"rate": 1.0}, "--rate must be in [0, 1), got 1.0"),
         ({"rate": -0.5}, "--rate must be in [0, 1), got -0.5"),
         ({"lr": 0.0}, "--lr must be > 0, got 0.0"),
-        ({"lr": float("nan")}, "--lr must be a number"),
+        ({"lr": float("nan")}, "--lr must be a finite number"),
         ({"n": 101}, "--n must be at most 100, got 101"),
         ({"norm": "mid"}, "--norm must be one of pre, post, got 'mid'"),
     ],
@@ -117,7 +117,7 @@ def test_options_of_other_recipes_and_resume_changes_are_one_line_errors(tmp_pat
     proc = run_cli("train", "--resume", run, "--learning-rate", "0.5", "--seed", "7")
     assert_one_line_error(proc, "--learning-rate, --seed", "only --epochs may change")
     proc = run_cli("generate", run, "--prompt", "It", "--temperature", "nan")
-    assert_one_line_error(proc, "--temperature must be a number")
+    assert_one_line_error(proc, "--temperature must be a finite number")
     assert_one_line_error(run_cli("generate", run, "--prompt", "It", "--n", "10000000"), "--n", "at most")  # fmt: skip
     assert_one_line_error(run_cli("sample", run), "a gpt run has no `sample` command", "keraslab generate")  # fmt: skip
     assert_one_line_error(run_cli("evaluate", run, "--beam-width", "2"), "--beam-width: not an option of gpt runs")  # fmt: skip

@@ -69,6 +69,23 @@ class ImageGrid(keras.callbacks.Callback):
         )
 
 
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop training with a one-line :class:`~keraslab.errors.UserError` when an epoch's loss is
+    NaN or infinite. Placed before the metrics log and the checkpoints, so that epoch is neither
+    logged nor saved: ``last.npz`` and ``best.npz`` stay the last good ones."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keraslab.errors import UserError
+
+        for key, value in (logs or {}).items():
+            if "loss" in key and not math.isfinite(float(value)):
+                raise UserError(
+                    f"{key} became {float(value)} in epoch {epoch + 1}: training diverged; "
+                    f"start a new run with a lower --learning-rate (the checkpoints keep epoch "
+                    f"{epoch} and earlier)."
+                )
+
+
 class MetricsLog(keras.callbacks.Callback):
     """Append one JSON line per epoch (``epoch`` counted from 1, every log value, seconds)."""
 
@@ -84,7 +101,9 @@ class MetricsLog(keras.callbacks.Callback):
             "epoch": epoch + 1,
             "seconds": round(time.time() - getattr(self, "_t0", time.time()), 3),
         }
-        row.update({k: float(v) for k, v in (logs or {}).items()})
+        for k, v in (logs or {}).items():
+            v = float(v)
+            row[k] = v if math.isfinite(v) else None  # NaN/inf are not JSON
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -6,8 +6,10 @@ RECIPE`` takes the fields of that recipe's ``Config``; a command on a run (``sam
 takes the options that the run's recipe declares for it. Nothing here names a recipe.
 
 Keras is imported only after the settings are checked and the backend is chosen (``--backend``,
-else the run's backend, else ``KERAS_BACKEND``, else the recipe's measured default). User
-mistakes print one line and exit 2.
+else the run's backend, else ``KERAS_BACKEND``, else the recipe's measured default).
+
+Exit codes: 0 done; 1 a bug (a traceback: please report it); 2 the user's input or environment
+(one line saying what to do); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -289,7 +291,12 @@ def resolve_backend(
 
 def _set_backend(backend: str | None, default: str | None = None) -> str:
     chosen = resolve_backend(backend, default)
-    if chosen in BACKENDS and not backend_installed(chosen):
+    if chosen not in BACKENDS:  # only KERAS_BACKEND can name another (--backend has choices)
+        raise UserError(
+            f"KERAS_BACKEND={chosen!r} is not a backend keraslab runs on: set it to jax, "
+            "tensorflow or torch, or unset it."
+        )
+    if not backend_installed(chosen):
         extra = "tensorflow" if chosen == "tensorflow" else chosen
         raise UserError(
             f'the {chosen} backend is not installed: pip install -e ".[{extra}]" '
@@ -347,7 +354,7 @@ def _cmd_train(args, target: Target) -> None:
         )
         return
     values = info.Config.from_cli(values, info.datasets)
-    name = values.pop("dataset", None) or info.default_dataset
+    name = values.pop("dataset", info.default_dataset)
     dataset = name.replace("-", "_").lower()
     if dataset not in info.datasets:
         raise UserError(
@@ -369,8 +376,16 @@ def _read_lines(given_text: list[str], what: str) -> list[str]:
         return list(given_text)
     if sys.stdin.isatty():
         print(f"reading {what} from stdin, one per line (Ctrl-D ends) ...", file=sys.stderr)
-    lines = [line.rstrip("\n") for line in sys.stdin]
-    lines = [s for s in lines if s.strip()]  # blank lines in a file are skipped
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"standard input is not UTF-8 text (line {line}, byte {e.start}): convert it, e.g. "
+            "`iconv -f latin1 -t utf-8`."
+        ) from None
+    lines = [s for s in text.splitlines() if s.strip()]  # blank lines in a file are skipped
     if not lines:
         raise UserError(f"no {what} on standard input: pipe in one per line.")
     return lines
@@ -392,9 +407,17 @@ def _cmd_on_run(args, target: Target) -> None:
     if command in TEXT_INPUT:
         inputs = [_read_lines(args.text, TEXT_INPUT[command])]
     if command == "export":
-        from keraslab.runs import check_model_out
+        from keraslab.runs import check_model_out, check_writable_dir
 
-        check_model_out(values["out"], values["force"])
+        check_writable_dir(check_model_out(values["out"], values["force"]).parent)
+    if command == "evaluate":
+        from keraslab.runs import check_evaluation_file
+
+        check_evaluation_file(run)  # before the work: its result must be savable
+    if command == "sample" and values.get("out"):
+        from keraslab.runs import check_writable_dir
+
+        check_writable_dir(os.path.dirname(os.path.abspath(values["out"])))
     if command == "generate" and not values["prompt"].strip():
         raise UserError('the prompt is empty: give some text to continue, e.g. --prompt "It is".')
     if command == "translate":
@@ -447,8 +470,22 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"keraslab: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `keraslab classify RUN < texts | head -1`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
+    except OSError as e:  # disk full, permission, file too large: the user's environment
+        where = f"{e.filename}: " if e.filename else ""
+        print(
+            f"keraslab: error: {where}{e.strerror or e} (nothing half-written is kept)",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("keraslab: interrupted", file=sys.stderr)
+        print(
+            "keraslab: interrupted (a run resumes with `keraslab train --resume RUN`)",
+            file=sys.stderr,
+        )
         return 130
 
 

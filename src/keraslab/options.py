@@ -157,16 +157,27 @@ class Settings:
             )
 
 
+SEED_MAX = 2**32 - 1  # numpy's and Keras's seeds are unsigned 32-bit
+
+
+def seed_option(default: int = 0, help: str = "random seed"):
+    """A seed: an integer in 0 .. 2**32 - 1."""
+    return option(default, help, min=0, max=SEED_MAX)
+
+
 def check_value(opt: Option, value) -> None:
-    """UserError unless ``value`` is in ``opt``'s declared range and choices."""
+    """UserError unless ``value`` is in ``opt``'s declared range and choices (numbers finite,
+    text not empty)."""
     info, flag = opt.info, opt.flag
+    if opt.type == "str" and isinstance(value, str) and not value.strip():
+        raise UserError(f"{flag} is empty: give a value (see --help), or leave the option out.")
     if info.choices is not None and value not in info.choices:
         choices = ", ".join(str(c) for c in info.choices)
         raise UserError(f"{flag} must be one of {choices}, got {value!r}.")
     if opt.type in ("int", "float") and not isinstance(value, bool):
         number = float(value)
-        if number != number:  # NaN passes every comparison
-            raise UserError(f"{flag} must be a number, got {value}.")
+        if number != number or number in (float("inf"), float("-inf")):
+            raise UserError(f"{flag} must be a finite number, got {value}.")
         if info.positive and (int(value) != value or value < 1):
             raise UserError(f"{flag} must be a positive integer, got {value}.")
         low = ("[", info.min) if info.min is not None else ("(", info.above)

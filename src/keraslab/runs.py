@@ -7,6 +7,7 @@ backend before Keras is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -205,8 +206,11 @@ def open_run(path: str | os.PathLike) -> Run:
 
 def continue_run(run: Run, done: int, total: int, epochs: int | None, echo=print) -> None:
     """Before resuming: check that ``run`` (``done`` epochs finished) has epochs left of
-    ``total``, remove what a killed process left, and record a new ``--epochs`` if one was given."""
-    if done >= total:
+    ``total`` -- or has trained them all but lacks ``summary.json`` (a process stopped during
+    the final metrics: they are computed now) -- remove what a killed process left, and record
+    a new ``--epochs`` if one was given."""
+    finishing = done == total and not run.summary_path.is_file()
+    if done >= total and not finishing:
         raise UserError(
             f"{run.path} already has {done} of {total} epochs: pass --epochs N (> {done}) to train on."
         )
@@ -214,7 +218,69 @@ def continue_run(run: Run, done: int, total: int, epochs: int | None, echo=print
     run.truncate_metrics(done)
     if epochs is not None:
         update_config(run, epochs=epochs)
-    echo(f"resuming {run.path} at epoch {done + 1} of {total}")
+    if finishing:
+        echo(f"{run.path} has all {total} epochs: computing the final metrics it lacks")
+    else:
+        echo(f"resuming {run.path} at epoch {done + 1} of {total}")
+
+
+@contextlib.contextmanager
+def run_lock(run: Run):
+    """Hold ``RUN/.lock`` (this process's id) while training: a second train or resume of the
+    same run refuses in one line; a lock left by a killed process is taken over."""
+    path = run.path / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                raise UserError(
+                    f"{run.path} is in use by process {pid} (a train or resume): wait for it to "
+                    "end, or stop it, then resume."
+                ) from None
+            path.unlink(missing_ok=True)  # stale: its process has gone
+    else:  # pragma: no cover - another process took it between our two tries
+        raise UserError(f"{run.path} is in use by another process: try again.")
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def check_evaluation_file(run: Run) -> None:
+    """Before ``evaluate`` does its work: the run folder must be writable and an existing
+    ``evaluation.json`` readable, so the result can be saved."""
+    if not os.access(run.path, os.W_OK | os.X_OK):
+        raise UserError(
+            f"{run.path} is not writable: evaluate saves evaluation.json there; copy the run "
+            "folder somewhere writable."
+        )
+    path = run.path / "evaluation.json"
+    if path.is_file():
+        try:
+            json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(
+                f"{path} is damaged (not JSON): move it away (earlier results are in it), then "
+                "run evaluate again."
+            ) from None
 
 
 def save_evaluation(run: Run, key: str, result: dict) -> None:

@@ -33,7 +33,7 @@ from keraslab.recipes.specs.asset_pricing import (  # noqa: F401 - part of this 
     parse_factors,
     parse_names,
 )
-from keraslab.runs import Run, new_run, reopen_run
+from keraslab.runs import Run, new_run, reopen_run, run_lock
 
 NAME = "asset-pricing"
 
@@ -287,9 +287,10 @@ class AssetPricingRecipe(Recipe):
         run, config = reopen_run(run_path, NAME, self.config_from_run, epochs)
         panel = load_data(config)
         windows = check_panel(config, panel)
-        run.clean_temporaries()
-        echo(f"resuming {run.path}: {len(read_results(run))} results kept")
-        return _fit(run, config, panel, windows, verbose, echo)
+        with run_lock(run):
+            run.clean_temporaries()
+            echo(f"resuming {run.path}: {len(read_results(run))} results kept")
+            return _fit(run, config, panel, windows, verbose, echo)
 
     def evaluate(self, run_path: str, echo=print) -> dict:
         """The run's R^2 table (from results.jsonl; nothing is refitted)."""

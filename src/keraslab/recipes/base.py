@@ -25,7 +25,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keraslab.errors import UserError
-from keraslab.runs import Run, continue_run, new_run, open_run, reopen_run, require_recipe
+from keraslab.runs import (
+    Run,
+    continue_run,
+    new_run,
+    open_run,
+    reopen_run,
+    require_recipe,
+    run_lock,
+)
 
 
 @dataclass
@@ -112,27 +120,29 @@ class Recipe:
         except UserError:  # found after the folder was made: leave nothing behind
             _remove_unstarted(run)
             raise
-        return self.fit(job, verbose)
+        with run_lock(run):
+            return self.fit(job, verbose)
 
     def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
         """Continue a run from its newest checkpoint (weights, optimizers, seeds, epoch)."""
         run, config = reopen_run(run_path, self.name, self.config_from_run, epochs)
-        job, header = self._load(run, config, "last", self.load_data(config))
-        job.echo = echo
-        job.initial_epoch = header["epoch"]
-        continue_run(run, job.initial_epoch, config.epochs, epochs, echo)
-        return self.fit(job, verbose, best=header["meta"].get("best"))
+        with run_lock(run):
+            job, header = self._load(run, config, "last", self.load_data(config))
+            job.echo = echo
+            job.initial_epoch = header["epoch"]
+            continue_run(run, job.initial_epoch, config.epochs, epochs, echo)
+            return self.fit(job, verbose, best=header["meta"].get("best"))
 
     def fit(self, job: Job, verbose: int = 1, best=None) -> dict:
         """``model.fit`` from ``job.initial_epoch`` to ``config.epochs`` with the recipe's
         callbacks, the metrics log and the checkpoints; then ``summary.json``."""
         import keras
 
-        from keraslab.callbacks import Checkpoint, MetricsLog
+        from keraslab.callbacks import Checkpoint, MetricsLog, StopOnNonFinite
 
         run, config = job.run, job.config
         job.monitor = self.monitor
-        callbacks = [*self.callbacks(job), MetricsLog(run.metrics_path)]
+        callbacks = [StopOnNonFinite(), *self.callbacks(job), MetricsLog(run.metrics_path)]
         callbacks.append(
             Checkpoint(run.checkpoints, monitor=job.monitor, mode=self.monitor_mode, best=best)
         )
@@ -155,6 +165,7 @@ class Recipe:
         summary.update({k: last[0][k] for k in self.reported if k in last[0]})
         summary.update(self.summarize(job, seconds))
         summary.update(metric_curves(run, self.curves))
+        summary["complete"] = True  # written last: a run without summary.json is not finished
         from keraslab.io import write_json
 
         write_json(run.summary_path, summary)

@@ -31,6 +31,12 @@ class Data:
     y_test: np.ndarray
 
 
+def _torch() -> bool:
+    import keras
+
+    return keras.backend.backend() == "torch"
+
+
 def fast_extractor(dataset: str):
     """The shipped domain classifier for this dataset, or None (e.g. digits)."""
     from keraslab.metrics.classifier import ClassifierFeatures
@@ -129,6 +135,10 @@ class ImageRecipe(Recipe):
         if config.subset is not None and config.subset < len(x):
             idx = np.sort(np.random.default_rng(config.seed).permutation(len(x))[: config.subset])
             x, y = x[idx], y[idx]
+        if len(x) > 1 and len(x) % config.batch_size == 1 and _torch():
+            # PyTorch's CPU conv backward fails on a batch of one image (a non-contiguous
+            # gradient): leave the last image out rather than crash at the end of an epoch.
+            x, y = x[:-1], y[:-1]
         return Data(x, y, xt, yt)
 
     def fit_inputs(self, job: Job) -> dict:

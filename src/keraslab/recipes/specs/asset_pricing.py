@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import NoOptions
 
@@ -62,7 +62,7 @@ class Config(Settings):
     factors: str = option("1-6", "numbers of factors K: 5, 1-6 or 1,3,5")
     baselines: str = option("ipca,pca,ff", "ipca,pca,ff or none")
     ensemble: int = option(5, "seeds averaged per model", positive=True)
-    seed: int = option(0, "random seed")
+    seed: int = seed_option()
     l1: float = option(1e-4, "L1 penalty on the kernels", min=0)
     learning_rate: float = option(3e-3, "Adam learning rate", above=0)
     batch_size: int = option(4, "months per batch", positive=True)
@@ -72,7 +72,7 @@ class Config(Settings):
     train_months: int | None = option(None, "first training window", positive=True)
     val_months: int | None = option(None, "validation window", positive=True)
     refit_every: int | None = option(None, "test months between refits", positive=True)
-    sim_seed: int = option(1, "simulation seed")
+    sim_seed: int = seed_option(1, "simulation seed")
     sim_assets: int = option(200, "simulated assets", positive=True)
     sim_months: int = option(180, "simulated months", positive=True)
     sim_characteristics: int = option(50, "simulated characteristics", positive=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import ExportOptions, TextsEvaluateOptions
 
@@ -21,8 +21,8 @@ class Config(Settings):
     learning_rate: float = option(5e-4, "peak AdamW rate (warm-up, cosine decay)", above=0)
     warmup_steps: int = option(300, "learning-rate warm-up, updates", positive=True)
     weight_decay: float = option(0.01, "AdamW weight decay", min=0)
-    seed: int = option(0, "random seed")
-    vocab_size: int = option(8000, "BPE subwords", positive=True)
+    seed: int = seed_option()
+    vocab_size: int = option(8000, "BPE subwords", min=100)
     sequence_length: int = option(64, "longest text in tokens", min=8)
     embedding_dim: int = option(128, "model width", positive=True)
     num_heads: int = option(4, "attention heads", positive=True)

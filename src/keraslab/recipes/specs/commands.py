@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 
 MAX_SAMPLES = 100_000  # `sample --n` upper bound (100k MNIST images are 314 MB as float32)
 
@@ -34,7 +34,7 @@ class SampleOptions(CheckpointOptions):
         "X.png: a grid; X.npy: the raw images (n, h, w, c) float32 in [0, 1] and the grid X.png "
         "(default RUN/sample-<checkpoint>-seed<seed>.png)",
     )
-    seed: int = option(0, "random seed of the latents")
+    seed: int = seed_option(0, "random seed of the latents")
     force: bool = option(False, "overwrite --out if it exists")
     label: int | None = option(None, "class of every image (conditional runs)")
     latents: str | None = option(None, "generate from these latent vectors", metavar="FILE.npy")
@@ -107,6 +107,6 @@ class GenerateOptions(CheckpointOptions):
     temperature: float = option(0.8, "0 greedy; <1 sharper; >1 flatter", min=0)
     top_k: int | None = option(None, "sample among the k most likely tokens", positive=True)
     top_p: float | None = option(None, "nucleus sampling: smallest set with mass p", above=0, max=1)
-    seed: int = option(0, "random seed")
+    seed: int = seed_option()
     n: int = option(1, "continuations", positive=True, max=1000)
     use_cache: bool = option(True, "re-read the window every step", flag="--no-cache")

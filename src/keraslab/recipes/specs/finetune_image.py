@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import NoOptions
 
@@ -31,7 +31,7 @@ class Config(Settings):
     fine_tune_learning_rate: float = option(1e-5, "stage-2 Adam rate", above=0)
     batch_size: int = option(32, "images per update", positive=True)
     dropout: float = option(0.2, "dropout rate of the head", min=0, below=1)
-    seed: int = option(0, "random seed")
+    seed: int = seed_option()
 
 
 INFO = RecipeInfo(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import option
+from keraslab.options import option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions
 from keraslab.recipes.specs.text_classifier import LabelledTexts
@@ -29,7 +29,7 @@ class Config(LabelledTexts):
     )
     sequence_length: int = option(64, "longest text in tokens ([CLS] text [SEP])", min=3)
     dropout: float = option(0.1, "dropout rate of the head", min=0, below=1)
-    seed: int = option(0, "random seed")
+    seed: int = seed_option()
 
     @property
     def lr(self) -> float:

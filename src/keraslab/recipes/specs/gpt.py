@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions, GenerateOptions
 
@@ -17,7 +17,7 @@ class Config(Settings):
         None, "your own UTF-8 text file (replaces Austen)", path=True, metavar="FILE.txt"
     )
     level: str = option("char", "tokens: characters or BPE subwords", choices=("char", "subword"))
-    vocab_size: int = option(2000, "BPE subwords (subword level only)", positive=True)
+    vocab_size: int = option(2000, "BPE subwords (subword level only)", min=100)
     epochs: int = option(10, "epochs of --steps-per-epoch batches", positive=True)
     steps_per_epoch: int = option(500, "batches of random windows per epoch", positive=True)
     batch_size: int = option(32, "windows per update", positive=True)
@@ -33,7 +33,7 @@ class Config(Settings):
     min_learning_rate: float = 1e-4
     warmup_steps: int = option(100, "learning-rate warm-up, updates", positive=True)
     weight_decay: float = option(0.1, "AdamW weight decay", min=0)
-    seed: int = option(0, "random seed")
+    seed: int = seed_option()
     prompt: str = option("It is a truth", "text continued in each epoch's sample")
     sample_tokens: int = 200
     temperature: float = 0.8

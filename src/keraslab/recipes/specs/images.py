@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs.commands import (
     ExportOptions,
     ImageEvaluateOptions,
@@ -37,7 +37,7 @@ class ImageConfig(Settings):
     latent_dim: int = option(64, "size of the latent code", positive=True)
     learning_rate: float = option(2e-4, "Adam learning rate", above=0)
     beta_1: float = option(0.5, "Adam beta_1 (of both optimizers)", min=0, below=1)
-    seed: int = option(0, "random seed (weights, data order, noise)")
+    seed: int = seed_option(0, "random seed (weights, data order, noise)")
     grid: int = 64  # images in each samples/epoch_NNN.png
     fid_samples: int = 2000  # generated images for the per-epoch fast FID
     final_samples: int = 10000  # generated images for the final fast FID/KID in summary.json

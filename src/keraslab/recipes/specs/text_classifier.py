@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions
 
@@ -36,8 +36,8 @@ class Config(LabelledTexts):
     epochs: int = option(6, "passes over the labelled texts", positive=True)
     batch_size: int = option(64, "texts per update", positive=True)
     learning_rate: float = option(3e-4, "Adam learning rate", above=0)
-    seed: int = option(0, "random seed")
-    vocab_size: int = option(8000, "BPE subwords", positive=True)
+    seed: int = seed_option()
+    vocab_size: int = option(8000, "BPE subwords", min=100)
     sequence_length: int = option(64, "longest text in tokens", positive=True)
     embedding_dim: int = option(128, "model width", positive=True)
     num_heads: int = option(4, "attention heads", positive=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option
+from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import (
     ExportOptions,
@@ -28,7 +28,7 @@ class Config(Settings):
     subset: int | None = option(None, "training pairs used (default all)", positive=True)
     learning_rate: float = option(1e-3, "peak of the warm-up / inverse-sqrt schedule", above=0)
     warmup_steps: int = option(800, "learning-rate warm-up, updates", positive=True)
-    seed: int = option(0, "random seed")
+    seed: int = seed_option()
     vocab_size: int = option(8000, "BPE subwords (one vocabulary for both languages)", min=100)
     max_tokens: int = option(
         96, "longest source / target sentence in subword tokens (with [START]/[END])", min=8
