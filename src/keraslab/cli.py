@@ -418,8 +418,6 @@ def _cmd_on_run(args, target: Target) -> None:
         from keraslab.runs import check_writable_dir
 
         check_writable_dir(os.path.dirname(os.path.abspath(values["out"])))
-    if command == "generate" and not values["prompt"].strip():
-        raise UserError('the prompt is empty: give some text to continue, e.g. --prompt "It is".')
     if command == "translate":
         values["warn"] = _warn
     _set_backend(args.backend or run.config.get("backend"))

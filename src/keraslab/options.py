@@ -170,7 +170,8 @@ def check_value(opt: Option, value) -> None:
     text not empty)."""
     info, flag = opt.info, opt.flag
     if opt.type == "str" and isinstance(value, str) and not value.strip():
-        raise UserError(f"{flag} is empty: give a value (see --help), or leave the option out.")
+        leave = "" if info.required else ", or leave the option out"
+        raise UserError(f"{flag} is empty: give a value (see --help){leave}.")
     if info.choices is not None and value not in info.choices:
         choices = ", ".join(str(c) for c in info.choices)
         raise UserError(f"{flag} must be one of {choices}, got {value!r}.")

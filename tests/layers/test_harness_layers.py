@@ -33,15 +33,6 @@ from keraslab.layers.adapters import Adapted, Adapter
 pytestmark = pytest.mark.backend
 
 
-@pytest.fixture(autouse=True)
-def _seeded():
-    """Same initial weights and dropout masks in every process: a check passes or fails for
-    good (an unseeded tiny layer can, rarely, leave a weight without gradient in one step)."""
-    from keraslab.engine.seeding import set_seed
-
-    set_seed(0)
-
-
 _rng = np.random.default_rng(0)
 
 

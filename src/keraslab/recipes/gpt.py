@@ -26,6 +26,7 @@ from keraslab.errors import UserError
 from keraslab.io import atomic_path
 from keraslab.models.gpt import GPT
 from keraslab.recipes.base import Job, Recipe
+from keraslab.recipes.specs.commands import GenerateOptions
 from keraslab.recipes.specs.gpt import Config
 from keraslab.runs import Run, load_run_tokenizer
 
@@ -241,12 +242,10 @@ class GPTRecipe(Recipe):
     ) -> list[str]:
         """``n`` continuations of ``prompt`` (each returned with the prompt in front)."""
         run = self.open(run_path)
-        if not temperature >= 0:
-            raise UserError(f"--temperature must be >= 0 (0: greedy), got {temperature}.")
-        if top_k is not None and top_k < 1:
-            raise UserError(f"--top-k must be a positive integer, got {top_k}.")
-        if top_p is not None and not 0 < top_p <= 1:
-            raise UserError(f"--top-p must be in (0, 1], got {top_p}.")
+        GenerateOptions(
+            which=which, prompt=prompt, max_tokens=max_tokens, temperature=temperature,
+            top_k=top_k, top_p=top_p, seed=seed, n=n, use_cache=use_cache,
+        ).validate()  # the ranges the CLI checks, for Python callers too  # fmt: skip
         config = self.config_from_run(run.config)
         ids = encode_prompt(load_tokenizer(run, config.level), prompt)  # bad prompts fail fast
         job = self.load(run, which)

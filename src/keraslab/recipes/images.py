@@ -16,7 +16,7 @@ from keraslab.data import DataSourceMissing, load
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, save_image_grid
 from keraslab.recipes.base import Job, Recipe
-from keraslab.recipes.specs.commands import MAX_SAMPLES
+from keraslab.recipes.specs.commands import MAX_SAMPLES, SampleOptions
 from keraslab.recipes.specs.images import ImageConfig
 from keraslab.runs import Run, refuse_to_overwrite
 
@@ -251,10 +251,16 @@ class ImageRecipe(Recipe):
         """Save ``n`` images from a run: a PNG grid (``--out X.png``), or the raw images as
         ``X.npy`` (``(n, h, w, c)`` float32 in [0, 1]) plus their grid ``X.png``. Returns the
         path of ``--out``."""
-        if n < 1:
-            raise UserError(f"--n must be a positive integer, got {n}.")
-        if n > MAX_SAMPLES:
-            raise UserError(f"--n must be at most {MAX_SAMPLES:,}, got {n:,}.")
+        SampleOptions(
+            which=which,
+            n=n,
+            out=out,
+            seed=seed,
+            force=force,
+            label=label,
+            latents=latents,
+            images=images,
+        ).validate()  # the ranges the CLI checks, for Python callers too
         run = self.open(run_path)
         tag = f"-label{label}" if label is not None else ""
         out = Path(out) if out else run.path / f"sample-{which}-seed{seed}{tag}.png"
