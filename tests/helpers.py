@@ -8,23 +8,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None):
+def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None, preexec_fn=None):
     """Run ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed per process);
-    ``input`` is its standard input (default: empty)."""
+    ``input`` is its standard input (text or bytes; default: empty); ``preexec_fn`` runs in the
+    child before it starts (e.g. :func:`without_root_override`)."""
     full_env = cli_env(env)
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+    binary = isinstance(input, bytes)
     proc = subprocess.run(
         [sys.executable, "-m", "keraslab.cli", *map(str, args)],
         cwd=cwd,
         env=full_env,
         capture_output=True,
-        text=True,
+        text=not binary,
         timeout=timeout,
+        preexec_fn=preexec_fn,
         **stdin,
     )
+    if binary:
+        proc.stdout = proc.stdout.decode(errors="replace")
+        proc.stderr = proc.stderr.decode(errors="replace")
     if check and proc.returncode != 0:
         raise AssertionError(f"keraslab {' '.join(map(str, args))} failed:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def without_root_override():
+    """``preexec_fn`` for a child that must obey file modes: a root process drops
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its capability bounding set (the child starts
+    without them), so a folder without write permission refuses it as it would a normal user.
+    A no-op for other users."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def cli_env(extra=None) -> dict:

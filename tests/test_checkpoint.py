@@ -83,3 +83,27 @@ def test_atomic_path_only_renames_on_success(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_the_callback_keeps_the_best_epoch_and_writes_best_before_last(tmp_path):
+    from keraslab.callbacks import Checkpoint
+
+    gan = _gan()
+    cb = Checkpoint(tmp_path, monitor="fid", mode="min")
+    cb.set_model(gan)
+    fids = [3.0, 2.0, 2.5, float("nan"), 1.0]
+    for epoch, fid in enumerate(fids):
+        cb.on_epoch_end(epoch, {"fid": fid})
+        assert read_header(tmp_path / "best.npz")["epoch"] == [1, 2, 2, 2, 5][epoch]
+        last = read_header(tmp_path / "last.npz")
+        assert last["epoch"] == epoch + 1 and last["meta"]["best"] == [3, 2, 2, 2, 1][epoch]
+    # An improving epoch writes best.npz first: when writing last.npz then fails (here it is a
+    # folder), the best is already saved, and last.npz stays at the previous epoch, so a resume
+    # repeats the epoch instead of trusting a best value whose weights were never saved.
+    other = tmp_path / "other"
+    (other / "last.npz").mkdir(parents=True)
+    cb = Checkpoint(other, monitor="fid", mode="min")
+    cb.set_model(gan)
+    with pytest.raises(OSError):
+        cb.on_epoch_end(0, {"fid": 3.0})
+    assert read_header(other / "best.npz")["epoch"] == 1

@@ -1,16 +1,20 @@
-"""Faults a user can cause (issue 18): broken pipes, non-UTF-8 input, a run in use by another
-process, a process killed during the final metrics, diverging training, damaged run files, file
-modes under the user's umask. Each ends in one line (exit 2) or a complete run."""
+"""Faults a user can cause (issue 18): SIGKILL and Ctrl-C at points of training and of the final
+metrics, two resumes of one run at once, read-only folders, a full disk, broken pipes, non-UTF-8
+input, diverging training, damaged run files, file modes under the user's umask. Each ends in one
+line (exit 2; 130 for Ctrl-C) or a complete run."""
 
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from helpers import assert_one_line_error, cli_env, run_cli, snapshot
+from helpers import assert_one_line_error, cli_env, run_cli, snapshot, without_root_override
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +65,23 @@ def test_a_run_killed_during_its_final_metrics_is_finished_by_resume(run_027, tm
     assert snapshot(run) == before
 
 
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
 def test_a_run_in_use_is_refused_and_a_stale_lock_taken_over(run_027, tmp_path):
     run = _copy(run_027, tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run / ".lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        (run / ".lock").write_text(str(holder.pid))
+        assert holder.stdout.readline().strip() == "held"
         before = snapshot(run)
         proc = run_cli("train", "--resume", run, "--epochs", "2")
         assert_one_line_error(proc, "in use by process", str(holder.pid))
@@ -196,3 +212,179 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(run_027, tmp_pa
         json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
     ]
     assert epochs == [1, 2]
+
+
+# ---- SIGKILL / Ctrl-C at points chosen by the test, and two resumes at once -----------------------
+MNIST = ["--dataset", "mnist", "--subset", "256", "--batch-size", "32", "--latent-dim", "4",
+         "--quiet", "--backend", "torch"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    """An uninterrupted two-epoch dcgan run on MNIST: per-epoch FID, best checkpoint, final
+    FID/KID over 10,000 images (about five seconds: a window to kill in)."""
+    out = tmp_path_factory.mktemp("mnist")
+    run_cli("train", "dcgan", *MNIST, "--epochs", "2", "--out", out, check=True)
+    (run,) = list(out.iterdir())
+    return run
+
+
+def _epochs_checkpointed(run) -> int:
+    from keraslab.checkpoint import read_header
+
+    last = run / "checkpoints" / "last.npz"
+    return read_header(last)["epoch"] if last.is_file() else 0  # renamed into place: whole
+
+
+def _interrupt(args, ready, delay: float, sig=signal.SIGKILL, timeout: float = 300):
+    """Start ``keraslab ARGS``; once ``ready()`` holds, wait ``delay`` seconds and send ``sig``.
+    Returns ``(returncode, stderr)``; fails if the process ended before the signal."""
+    with open(os.devnull, "w") as devnull:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keraslab.cli", *map(str, args)],
+            stdout=devnull, stderr=subprocess.PIPE, env=cli_env(), text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.time() + timeout
+            while not ready():
+                assert proc.poll() is None, f"ended before the point: {proc.stderr.read()[-2000:]}"
+                assert time.time() < deadline, "the point was never reached"
+                time.sleep(0.005)
+            time.sleep(delay)
+            assert proc.poll() is None, "ended before the signal"
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return proc.returncode, err
+
+
+def _rows(run) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("seconds")
+    return rows
+
+
+@pytest.mark.parametrize("seed", [18])
+def test_sigkill_and_ctrl_c_at_chosen_points_then_resume_gives_the_uninterrupted_run(
+    mnist_run, tmp_path, seed
+):
+    rng = random.Random(seed)
+    out = tmp_path / "runs"
+
+    def run():
+        return next(out.iterdir())
+
+    # 1. SIGKILL during set-up or the first epoch: no checkpoint yet.
+    code, _ = _interrupt(
+        ["train", "dcgan", *MNIST, "--epochs", "2", "--out", out],
+        lambda: out.is_dir() and any(out.glob("*/config.json")),
+        rng.uniform(0.0, 1.0),
+    )
+    assert code == -signal.SIGKILL
+    # 2. Ctrl-C in the second epoch (or while the first epoch's checkpoint is written).
+    code, err = _interrupt(
+        ["train", "--resume", run()], lambda: _epochs_checkpointed(run()) >= 1,
+        rng.uniform(0.0, 0.4), sig=signal.SIGINT,
+    )  # fmt: skip
+    assert code == 130, err[-2000:]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == ["keraslab: interrupted (a run resumes with `keraslab train --resume RUN`)"]
+    assert not (run() / ".lock").exists()
+    # 3. SIGKILL during the final metrics (all epochs checkpointed, summary.json not written).
+    code, _ = _interrupt(
+        ["train", "--resume", run()], lambda: _epochs_checkpointed(run()) >= 2,
+        rng.uniform(0.0, 0.8),
+    )  # fmt: skip
+    assert code == -signal.SIGKILL and not (run() / "summary.json").exists()
+    assert (run() / ".lock").exists()  # left by the killed process: a stale lock
+    # 4. Resume finishes what is missing.
+    proc = run_cli("train", "--resume", run())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    done = run()
+    summary = json.loads((done / "summary.json").read_text())
+    reference = json.loads((mnist_run / "summary.json").read_text())
+    assert summary["complete"] is True and summary["epochs"] == 2
+    # The same numbers as the run that was never interrupted (seeds, data order, optimizer state
+    # and weights all restored), epoch by epoch and in the final metrics.
+    assert _rows(done) == _rows(mnist_run)
+    assert summary["fid"] == reference["fid"] and summary["kid"] == reference["kid"]
+    for rel in ("checkpoints/last.npz", "checkpoints/best.npz", "samples/epoch_002.png",
+                "fid_curve.png"):  # fmt: skip
+        assert (done / rel).is_file(), rel
+    assert not list(done.rglob(".tmp-*")) and not (done / ".lock").exists()
+
+
+def test_two_resumes_of_one_run_at_once_one_refused(mnist_run, tmp_path):
+    run = _copy(mnist_run, tmp_path)
+    args = [sys.executable, "-m", "keraslab.cli", "train", "--resume", str(run), "--epochs", "3"]
+    procs = [
+        subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(), text=True
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    results = [(p.pid, *p.communicate(timeout=300)) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], [err[-1500:] for _, _, err in results]
+    (winner,) = [pid for p, (pid, _, _) in zip(procs, results) if p.returncode == 0]
+    (refused,) = [err for p, (_, _, err) in zip(procs, results) if p.returncode == 2]
+    lines = [line for line in refused.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"in use by process {winner}" in lines[0], refused
+    assert [r["epoch"] for r in _rows(run)] == [1, 2, 3]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+
+
+# ---- read-only places (file modes apply to root too: see helpers.without_root_override) -------------
+def _read_only_copy(run, tmp_path):
+    dst = _copy(run, tmp_path)
+    for p in [dst, *dst.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    return dst
+
+
+def test_read_only_places_are_one_line_before_the_work(run_027, tmp_path):
+    run = _read_only_copy(run_027, tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    before = snapshot(run)
+    cases = [
+        (("sample", run_027, "--out", locked / "g.png"), "not writable", str(locked)),
+        (("evaluate", run, "--n", "4"), "not writable", "evaluation.json"),
+        (("train", "--resume", run, "--epochs", "2"), "not writable", "copy the run folder"),
+        (("export", run, "--out", locked / "g.keras"), "not writable", str(locked)),
+        (("train", "dcgan", *TINY, "--out", locked), "not writable", str(locked)),
+    ]
+    for args, *fragments in cases:
+        proc = run_cli(*args, preexec_fn=without_root_override)
+        assert_one_line_error(proc, *fragments)
+    assert snapshot(run) == before and list(locked.iterdir()) == []
+    for p in [run, *run.rglob("*")]:
+        p.chmod(0o755)
+    locked.chmod(0o755)
+
+
+# ---- the environment: a backend package missing or broken -------------------------------------------
+@pytest.mark.parametrize(
+    "site, fragment",
+    [
+        ({"sitecustomize.py": "import sys\nsys.modules['torch'] = None\n"}, "is not installed"),
+        (
+            {"torch/__init__.py": "raise OSError('libtorch_cpu.so: cannot open shared object')\n"},
+            "does not import (OSError: libtorch_cpu.so",
+        ),
+    ],
+    ids=["missing", "broken"],
+)
+def test_a_missing_or_broken_backend_is_one_line(tmp_path, site, fragment):
+    lib = tmp_path / "lib"
+    for rel, text in site.items():
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (lib / rel).write_text(text)
+    proc = run_cli("train", "dcgan", "--backend", "torch", "--out", tmp_path / "runs",
+                   env={"PYTHONPATH": str(lib)})  # fmt: skip
+    assert_one_line_error(proc, "torch backend", fragment, "--backend")
+    assert not (tmp_path / "runs").exists()

@@ -5,11 +5,13 @@ weights, macro-F1, confusion matrix, classify); one-line exit-2 errors for bad i
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, cli_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +119,19 @@ def test_bert_mlm_then_classifier_init_class_weights_and_classify(folder):
     out = run_cli("classify", clf, check=True, input="the letter was great\n\nawful garden\n")
     labels = [line.split("\t")[0] for line in out.stdout.splitlines()]
     assert labels == ["positive", "negative"]  # the blank line is skipped
+    # `keraslab classify RUN < many.txt | head -1`: the reader goes away; a quiet exit 0
+    many = "".join(f"the letter {i} was great and the garden was lovely\n" for i in range(6000))
+    head = subprocess.Popen(
+        [sys.executable, "-m", "keraslab.cli", "classify", str(clf)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(),
+    )  # fmt: skip
+    head.stdin.write(many.encode())
+    head.stdin.close()
+    assert head.stdout.readline().startswith(b"positive\t")
+    head.stdout.close()  # more than a pipe's buffer is still to come
+    err = head.stderr.read().decode()
+    assert head.wait() == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
     # bad input: wrong --init kind, CSV without the label column
     assert_one_line_error(run_cli("train", "text-classifier", "--csv", csv, "--init", clf,
                                   "--out", folder / "x"), "not a bert-mlm run")  # fmt: skip

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from keraslab.checkpoint import save_checkpoint
-from keraslab.io import atomic_path, save_image_grid
+from keraslab.io import save_image_grid
 
 
 class ImageGrid(keras.callbacks.Callback):
@@ -150,10 +150,12 @@ class Checkpoint(keras.callbacks.Callback):
             "best": self.best,
             "value": None if value is None else float(value),
         }
-        save_checkpoint(self.model, self.directory / "last.npz", epoch + 1, meta)
+        # best before last: a process killed between the two leaves last.npz at the previous
+        # epoch, so the resume repeats this epoch (the same numbers) and writes both again;
+        # the other order could leave a best value recorded whose weights were never saved.
         if improved:
-            with atomic_path(self.directory / "best.npz") as tmp:
-                tmp.write_bytes((self.directory / "last.npz").read_bytes())
+            save_checkpoint(self.model, self.directory / "best.npz", epoch + 1, meta)
+        save_checkpoint(self.model, self.directory / "last.npz", epoch + 1, meta)
 
 
 class FIDMonitor(keras.callbacks.Callback):

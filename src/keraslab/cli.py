@@ -304,6 +304,16 @@ def _set_backend(backend: str | None, default: str | None = None) -> str:
         )
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") not in (None, chosen):
         raise UserError("the Keras backend is already loaded in this process.")
+    import importlib
+
+    try:  # Keras imports it next anyway; a broken install (e.g. a missing library) is one line
+        importlib.import_module(_BACKEND_MODULES.get(chosen, chosen))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise UserError(
+            f"the {chosen} backend is installed but does not import ({type(e).__name__}: "
+            f"{first}): reinstall it, or choose another with --backend."
+        ) from None
     os.environ["KERAS_BACKEND"] = chosen
     return chosen
 
@@ -362,6 +372,11 @@ def _cmd_train(args, target: Target) -> None:
         )
     paths = {o.name for o in info.Config.options() if o.info.path}
     for key in paths & set(values):  # paths saved in config.json: make them absolute
+        if values[key] == "-":
+            raise UserError(
+                f"{_flags(info.Config, [key])} takes a file, not standard input (-): a run reads "
+                "it again on --resume; save the input to a file and give its path."
+            )
         if values[key]:
             values[key] = os.path.abspath(os.path.expanduser(values[key]))
     config = info.Config(dataset=dataset, **values)

@@ -101,6 +101,12 @@ def reopen_run(run_path, recipe: str, config_from_run, epochs: int | None = None
     ``config_from_run(saved_dict)`` makes the settings (e.g. ``Config.from_dict``)."""
     run = open_run(run_path)
     require_recipe(run, recipe)
+    for folder in (run.path, run.checkpoints):
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(
+                f"{folder} is not writable: a resume writes checkpoints and metrics there; "
+                "copy the run folder somewhere writable and resume the copy."
+            )
     config = config_from_run(run.config)
     if epochs is not None:
         config.epochs = epochs
@@ -226,42 +232,41 @@ def continue_run(run: Run, done: int, total: int, epochs: int | None, echo=print
 
 @contextlib.contextmanager
 def run_lock(run: Run):
-    """Hold ``RUN/.lock`` (this process's id) while training: a second train or resume of the
-    same run refuses in one line; a lock left by a killed process is taken over."""
+    """Hold ``RUN/.lock`` while training: a second train or resume of the same run refuses in
+    one line naming the holder's process id. The lock is the kernel's (``flock``): it ends with
+    its process, so a lock file left by a killed process is simply taken over."""
     path = run.path / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: an exclusive create, no stale takeover
+        fcntl = None
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | (0 if fcntl else os.O_EXCL), 0o644)
+        if fcntl is None:
             break
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                raise UserError(
-                    f"{run.path} is in use by process {pid} (a train or resume): wait for it to "
-                    "end, or stop it, then resume."
-                ) from None
-            path.unlink(missing_ok=True)  # stale: its process has gone
-    else:  # pragma: no cover - another process took it between our two tries
-        raise UserError(f"{run.path} is in use by another process: try again.")
-    with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(
+                f"{run.path} is in use by process {holder} (a train or resume): wait for it to "
+                "end, or stop it, then resume."
+            ) from None
+        try:  # the file we locked may have been removed by the holder as it ended: retry
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, another user's
-        return True
-    return True
+        path.unlink(missing_ok=True)  # while still locked: a waiter sees the file has gone
+        os.close(fd)
 
 
 def check_evaluation_file(run: Run) -> None:

@@ -2,6 +2,7 @@
 epoch: batch ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``, so a resumed run sees the same
 data as an uninterrupted one after :meth:`EpochBatches.start_at`.
 
+- :class:`ArrayBatches`: shuffled mini-batches of in-memory arrays (images and labels).
 - :class:`TranslationBatches`: length-bucketed teacher-forcing pairs.
 - :class:`WindowBatches`: random windows of a token stream (language modelling, nanoGPT-style).
 - :class:`MaskedBatches`: masked-LM batches with a fresh mask per epoch (RoBERTa's dynamic
@@ -37,6 +38,39 @@ class EpochBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         self.epoch += 1
         self.plan()
+
+
+class ArrayBatches(EpochBatches):
+    """Shuffled mini-batches of in-memory arrays, the order of epoch ``e`` drawn from
+    ``(seed, e)``: unlike ``fit(x, shuffle=True)`` (the global random state), a resumed run sees
+    the batches an uninterrupted one would have seen.
+
+    Args:
+        x: array (n, ...).
+        y: optional array (n, ...). Batches are ``(x, y)`` when given, else ``x``.
+        batch_size: int. The last batch holds the remainder.
+        seed: int.
+
+    Example:
+        >>> model.fit(ArrayBatches(images, None, 64, seed=0).start_at(0), epochs=10)
+    """
+
+    def __init__(self, x, y=None, batch_size: int = 64, seed: int = 0):
+        super().__init__()
+        if y is not None and len(y) != len(x):
+            raise ValueError(f"x has {len(x)} rows and y {len(y)}.")
+        self.x, self.y, self.batch_size, self.seed = x, y, int(batch_size), int(seed)
+        self.plan()
+
+    def plan(self) -> None:
+        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, i):
+        idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
+        return self.x[idx] if self.y is None else (self.x[idx], self.y[idx])
 
 
 class TranslationBatches(EpochBatches):

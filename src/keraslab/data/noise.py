@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-import keras
 import numpy as np
+
+from keraslab.data.batches import ArrayBatches
 
 NOISES = ("none", "gaussian", "masking")
 
@@ -34,9 +33,10 @@ def add_noise(x: np.ndarray, kind: str, amount: float, rng: np.random.Generator)
     raise ValueError(f"noise must be one of {NOISES}, got {kind!r}.")
 
 
-class NoisyImages(keras.utils.PyDataset):
+class NoisyImages(ArrayBatches):
     """Batches of ``(noisy x, clean x)``, reshuffled and re-noised every epoch, for
-    ``model.fit`` on any backend.
+    ``model.fit`` on any backend. Batch ``i`` of epoch ``e`` (its images and its noise) is drawn
+    from ``(seed, e, i)``: a resumed run (:meth:`start_at`) sees what an uninterrupted one would.
 
     Args:
         x: images (n, h, w, c) in [0, 1].
@@ -49,21 +49,12 @@ class NoisyImages(keras.utils.PyDataset):
         >>> ae.fit(NoisyImages(x_train, 128, "gaussian", 0.3), epochs=5)
     """
 
-    def __init__(self, x, batch_size: int, kind: str, amount: float, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, x, batch_size: int, kind: str, amount: float, seed: int = 0):
         add_noise(np.zeros((1, 1), "float32"), kind, amount, np.random.default_rng(0))  # check
-        self.x = np.asarray(x, dtype="float32")
-        self.batch_size, self.kind, self.amount = int(batch_size), kind, float(amount)
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(self.x))
-
-    def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        super().__init__(np.asarray(x, dtype="float32"), None, batch_size, seed)
+        self.kind, self.amount = kind, float(amount)
 
     def __getitem__(self, i):
-        idx = self.order[i * self.batch_size : (i + 1) * self.batch_size]
-        clean = self.x[idx]
-        return add_noise(clean, self.kind, self.amount, self.rng), clean
-
-    def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.x))
+        clean = super().__getitem__(i)
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        return add_noise(clean, self.kind, self.amount, rng), clean

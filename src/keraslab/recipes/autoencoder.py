@@ -13,6 +13,7 @@ import numpy as np
 
 from keraslab.callbacks import ReconstructionGrid
 from keraslab.data import get_dataset, load
+from keraslab.data.batches import ArrayBatches
 from keraslab.data.noise import NoisyImages, add_noise
 from keraslab.errors import UserError
 from keraslab.models import Autoencoder
@@ -46,15 +47,12 @@ class AutoencoderRecipe(ImageRecipe):
         config, data = job.config, job.data
         val = (self.noisy_test(config, data.x_test), data.x_test)
         if config.noise == "none":
-            return {
-                "x": data.x,
-                "y": data.x,
-                "batch_size": config.batch_size,
-                "shuffle": True,
-                "validation_data": val,
-            }
-        seq = NoisyImages(data.x, config.batch_size, config.noise, config.noise_amount, config.seed)
-        return {"x": seq, "validation_data": val}
+            batches = ArrayBatches(data.x, data.x, config.batch_size, config.seed)
+        else:
+            batches = NoisyImages(
+                data.x, config.batch_size, config.noise, config.noise_amount, config.seed
+            )
+        return {"x": batches.start_at(job.initial_epoch), "validation_data": val}
 
     def epoch_callbacks(self, job):
         return []

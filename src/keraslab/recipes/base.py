@@ -105,29 +105,39 @@ class Recipe:
         """Start a new run under ``out``; returns the summary (also in ``summary.json``)."""
         import keras
 
-        from keraslab.engine.seeding import set_seed
-
         config.validate()
         data = self.load_data(config)  # before creating anything: a missing source writes nothing
         run = new_run(out, self.name, {**asdict(config), "backend": keras.backend.backend()})
+        echo(f"run directory: {run.path}")
         try:
-            echo(f"run directory: {run.path}")
-            job = Job(run, config, data, echo=echo)
-            job.assets = self.make_assets(job)
-            set_seed(config.seed)
-            job.model = self.build_model(config, job.assets, data)
-            self.initialize(job)
+            job = self._start(run, config, data, echo)
         except UserError:  # found after the folder was made: leave nothing behind
             _remove_unstarted(run)
             raise
         with run_lock(run):
             return self.fit(job, verbose)
 
+    def _start(self, run: Run, config, data, echo) -> Job:
+        """The job of a run's first epoch: assets made, the model built from the seed."""
+        from keraslab.engine.seeding import set_seed
+
+        job = Job(run, config, data, echo=echo)
+        job.assets = self.make_assets(job)
+        set_seed(config.seed)
+        job.model = self.build_model(config, job.assets, data)
+        self.initialize(job)
+        return job
+
     def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
-        """Continue a run from its newest checkpoint (weights, optimizers, seeds, epoch)."""
+        """Continue a run from its newest checkpoint (weights, optimizers, seeds, epoch); a run
+        stopped before its first checkpoint starts again from epoch 1, as it began."""
         run, config = reopen_run(run_path, self.name, self.config_from_run, epochs)
         with run_lock(run):
-            job, header = self._load(run, config, "last", self.load_data(config))
+            data = self.load_data(config)
+            if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
+                continue_run(run, 0, config.epochs, epochs, echo)
+                return self.fit(self._start(run, config, data, echo), verbose)
+            job, header = self._load(run, config, "last", data)
             job.echo = echo
             job.initial_epoch = header["epoch"]
             continue_run(run, job.initial_epoch, config.epochs, epochs, echo)
@@ -147,8 +157,13 @@ class Recipe:
             Checkpoint(run.checkpoints, monitor=job.monitor, mode=self.monitor_mode, best=best)
         )
         t0 = time.time()
+        inputs = self.fit_inputs(job)
+        if isinstance(inputs.get("x"), keras.utils.PyDataset):
+            # Our batch sequences order themselves per (seed, epoch); Keras would otherwise
+            # reshuffle their batches from the global random state, which a resume cannot restore.
+            inputs.setdefault("shuffle", False)
         job.model.fit(
-            **self.fit_inputs(job),
+            **inputs,
             epochs=config.epochs,
             initial_epoch=job.initial_epoch,
             verbose=verbose,

@@ -6,6 +6,7 @@ how to build its model, what to log each epoch and what to report at the end.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,22 +84,62 @@ def feature_extractor(kind: str, dataset: str):
 
 
 def load_user_array(path, what: str) -> np.ndarray:
-    """A user's ``.npy`` (or single-array ``.npz``) file, with one-line errors."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{what} file {p} does not exist.")
+    """A user's ``.npy`` (or single-array ``.npz``) file, ``-`` for standard input, with
+    one-line errors: it must hold numbers (bool, integer or float), at least one row, at most
+    MAX_SAMPLES rows, and no NaN or infinity."""
+    import io
+    import sys
+
+    if str(path) == "-":
+        name, source = "standard input", io.BytesIO(sys.stdin.buffer.read())
+    else:
+        p = Path(path)
+        if p.is_dir():
+            raise UserError(f"{what} file {p} is a folder: give a .npy file.")
+        if not p.is_file():
+            raise UserError(f"{what} file {p} does not exist.")
+        name, source = str(p), p
     try:
-        with open(p, "rb") as f:
-            data = np.load(f, allow_pickle=False)
-            if isinstance(data, np.lib.npyio.NpzFile):
+        data = np.load(source, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
                 if len(data.files) != 1:
                     raise UserError(
-                        f"{p} holds {len(data.files)} arrays ({', '.join(data.files)}): save one array per file."
+                        f"{name} holds {len(data.files)} arrays ({', '.join(data.files)}): "
+                        "save one array per file."
                     )
                 data = data[data.files[0]]
-            return np.asarray(data)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"{p} is not a numpy .npy/.npz file ({type(e).__name__}).") from None
+        x = np.asarray(data)
+    except UserError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{name} is not a numpy .npy/.npz file ({type(e).__name__}).") from None
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{name} holds {x.dtype} values: {what} must be numbers (e.g. float32).")
+    if x.ndim == 0 or len(x) == 0:
+        raise UserError(f"{name} holds no {what} (shape {x.shape}): save at least one row.")
+    if len(x) > MAX_SAMPLES:
+        raise UserError(f"{name} holds {len(x):,} {what}: at most {MAX_SAMPLES:,} at a time.")
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise UserError(
+                f"{name} holds {int(bad.sum())} NaN or infinite values (the first in row {row}): "
+                f"{what} must be finite."
+            )
+    return x
+
+
+def user_latents(path, latent_dim: int) -> np.ndarray:
+    """Latent vectors ``(n, latent_dim)`` float32 from a user's file (:func:`load_user_array`)."""
+    z = load_user_array(path, "latents")
+    if z.ndim != 2 or z.shape[1] != latent_dim:
+        raise UserError(
+            f"{path} holds latent vectors of shape {tuple(z.shape)}; this run's model takes "
+            f"(n, {latent_dim})."
+        )
+    return z.astype("float32")
 
 
 def user_images(path, image_shape) -> np.ndarray:
@@ -114,10 +155,12 @@ def user_images(path, image_shape) -> np.ndarray:
         )
     if x.dtype == np.uint8:
         return x.astype("float32") / 255.0
-    x = x.astype("float32")
-    if x.size and (x.min() < 0 or x.max() > 1):
-        raise UserError(f"{path}: pixel values must be in [0, 1] (or uint8 0..255).")
-    return x
+    if x.min() < 0 or x.max() > 1:
+        raise UserError(
+            f"{path}: pixel values must be in [0, 1] (or uint8 0..255), found "
+            f"{x.min():g}..{x.max():g}."
+        )
+    return x.astype("float32")
 
 
 class ImageRecipe(Recipe):
@@ -142,13 +185,12 @@ class ImageRecipe(Recipe):
         return Data(x, y, xt, yt)
 
     def fit_inputs(self, job: Job) -> dict:
+        from keraslab.data.batches import ArrayBatches
+
         conditional = getattr(job.model, "num_classes", None) is not None
-        return {
-            "x": job.data.x,
-            "y": job.data.y.astype("int32") if conditional else None,
-            "batch_size": job.config.batch_size,
-            "shuffle": True,
-        }
+        y = job.data.y.astype("int32") if conditional else None
+        batches = ArrayBatches(job.data.x, y, job.config.batch_size, job.config.seed)
+        return {"x": batches.start_at(job.initial_epoch)}
 
     def epoch_callbacks(self, job: Job) -> list:
         """Callbacks that add values to the epoch logs (run before the log and checkpoint)."""
@@ -223,12 +265,7 @@ class ImageRecipe(Recipe):
         if label is not None and not 0 <= label < model.num_classes:
             raise UserError(f"--label must be in 0..{model.num_classes - 1}, got {label}.")
         if latents is not None:
-            z = load_user_array(latents, "latents")
-            if z.ndim != 2 or z.shape[1] != model.latent_dim:
-                raise UserError(
-                    f"{latents} holds latent vectors of shape {tuple(z.shape)}; this run's model "
-                    f"takes (n, {model.latent_dim})."
-                )
+            z = user_latents(latents, model.latent_dim)
             labels = None if label is None else np.full((len(z),), label, "int32")
             return (model.generate(z, labels=labels) if conditional else model.generate(z)), None
         if conditional:

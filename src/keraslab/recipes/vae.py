@@ -81,7 +81,10 @@ class VAERecipe(ImageRecipe):
         return binarize_once(x_test, 0) if config.binarized else x_test.astype("float32")
 
     def fit_inputs(self, job):
-        return {"x": job.data.x, "batch_size": job.config.batch_size, "shuffle": True}
+        from keraslab.data.batches import ArrayBatches
+
+        batches = ArrayBatches(job.data.x, None, job.config.batch_size, job.config.seed)
+        return {"x": batches.start_at(job.initial_epoch)}
 
     def epoch_callbacks(self, job):
         test = self.test_images(job.config, job.data.x_test[: job.config.eval_images])
