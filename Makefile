@@ -27,6 +27,10 @@ $(VENV)/.data: $(VENV)/.mnist | $(BIN)/python
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q sword-text-web sword-text-sparv || (apt-get update -q && apt-get install -y -q sword-text-web sword-text-sparv); \
 	  else echo "note: Bible texts not installed (sudo apt-get install -y sword-text-web sword-text-sparv)"; fi; fi
+	@if [ ! -f /usr/share/wordnet/index.sense ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q wordnet-base wordnet-sense-index || (apt-get update -q && apt-get install -y -q wordnet-base wordnet-sense-index); \
+	  else echo "note: WordNet not installed (sudo apt-get install -y wordnet-base wordnet-sense-index)"; fi; fi
 	@if [ ! -f /usr/lib/R/site-library/janeaustenr/data/Rdata.rdx ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q r-cran-janeaustenr || (apt-get update -q && apt-get install -y -q r-cran-janeaustenr); \

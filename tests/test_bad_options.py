@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from keraslab.augment.specs import SUBCOMMANDS
 from keraslab.cli import main
 from keraslab.options import SEED_MAX
 from keraslab.recipes import RECIPES
@@ -95,9 +96,34 @@ def test_commands_refuse_every_bad_value(recipe, command, flag, value, tmp_path,
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+def _augment_cases():
+    for kind, (options, _, _) in SUBCOMMANDS.items():
+        for opt in options.options():
+            for value in bad_values(opt):
+                yield pytest.param(kind, opt.flag, value, id=f"augment-{kind}{opt.flag}={value}")
+
+
+AUGMENT_REQUIRED = {"table": ["--target", "label"]}
+
+
+@pytest.mark.parametrize("kind, flag, value", list(_augment_cases()))
+def test_augment_refuses_every_bad_value(kind, flag, value, tmp_path, capsys):
+    source = tmp_path / ("images" if kind == "images" else f"input.{kind}")
+    if kind == "images":
+        source.mkdir()
+    else:
+        source.write_text("label,x\na,1\nb,2\n" if kind == "table" else "a sentence\n")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    args = ["augment", kind, str(source), "--out", str(tmp_path / "out"),
+            *AUGMENT_REQUIRED.get(kind, []), flag, value]  # fmt: skip
+    _assert_refused(main(args), capsys)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
 def test_the_table_covers_every_option():
     """Every option with a value has at least one generated bad value."""
+    augment = [options for options, _, _ in SUBCOMMANDS.values()]
     for info in RECIPES.values():
-        for cls in (info.Config, *info.commands.values()):
+        for cls in (info.Config, *info.commands.values(), *augment):
             for opt in cls.options():
                 assert opt.type == "bool" or bad_values(opt), (info.name, opt.name)

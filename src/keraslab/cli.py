@@ -35,6 +35,7 @@ COMMANDS = {
     "translate": "translate English text with a translator run",
     "generate": "continue a prompt with a gpt run",
     "classify": "label texts with a text-classifier run",
+    "augment": "augment images, text or a table (keraslab augment images|text|table INPUT)",
     "list": "recipes and datasets (and which datasets are installed)",
 }
 # Commands that also read text: the arguments after RUN, or lines of standard input.
@@ -167,6 +168,8 @@ def build_parser(argv=()) -> tuple[argparse.ArgumentParser, Target]:
         s = sub.add_parser(name, help=text, description=text)
         if name == "train":
             _train_parser(s, argv, target, RECIPES, recipe_info, open_run)
+        elif name == "augment":
+            _augment_parser(s, target)
         elif name != "list":
             _run_parser(s, argv, target, recipe_info, open_run)
     return p, target
@@ -218,6 +221,19 @@ def _run_parser(s, argv, target, recipe_info, open_run) -> None:
     else:
         s.epilog = f"The options depend on the run's recipe: keraslab {command} RUN --help."
     s.add_argument("--backend", choices=BACKENDS)
+
+
+def _augment_parser(s, target) -> None:
+    from keraslab.augment.specs import SUBCOMMANDS
+
+    kinds = s.add_subparsers(dest="kind", parser_class=_Parser, metavar="KIND")
+    kinds.required = True
+    for kind, (options, metavar, what) in SUBCOMMANDS.items():
+        k = kinds.add_parser(kind, help=what, description=f"augment {kind}: {what}")
+        k.add_argument("input", metavar=metavar, help=what)
+        add_options(k, options)
+        if kind == "images":
+            k.add_argument("--backend", choices=BACKENDS)
 
 
 def _refuse_extra(extra, target) -> None:
@@ -454,6 +470,36 @@ def _cmd_on_run(args, target: Target) -> None:
         print(result)
 
 
+def _cmd_augment(args) -> None:
+    """``keraslab augment images|text|table INPUT [options]``."""
+    from keraslab.augment.specs import SUBCOMMANDS
+    from keraslab.runs import check_writable_dir
+
+    options = SUBCOMMANDS[args.kind][0](**given(args, SUBCOMMANDS[args.kind][0]))
+    options.validate()
+    if args.kind == "images":
+        check_writable_dir(options.out)
+        if options.preview:
+            check_writable_dir(os.path.dirname(os.path.abspath(options.preview)))
+        _set_backend(args.backend)
+        from keraslab.augment.image import augment_folder
+
+        written = augment_folder(
+            args.input, options.out, options.n, options, options.seed, options.preview
+        )
+        print(f"wrote {len(written)} files under {options.out}")
+        return
+    check_writable_dir(os.path.dirname(os.path.abspath(options.out)))
+    if args.kind == "text":
+        from keraslab.augment.text import augment_file
+
+        augment_file(args.input, options.out, options)
+    else:
+        from keraslab.augment.tabular import balance_csv
+
+        balance_csv(args.input, options.out, options)
+
+
 def main(argv: list[str] | None = None) -> int:
     from keraslab.quiet import silence_tensorflow_import
 
@@ -477,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_list()
         elif args.command == "train":
             _cmd_train(args, target)
+        elif args.command == "augment":
+            _cmd_augment(args)
         else:
             _cmd_on_run(args, target)
         return 0
