@@ -14,12 +14,16 @@ import argparse
 import statistics
 import time
 
-import keras
-import numpy as np
+from keraslab.quiet import silence_tensorflow_import
 
-from keraslab.augment.image import image_augmenter
-from keraslab.augment.specs import ImagePipeline
-from keraslab.data import load
+silence_tensorflow_import()  # Keras's preprocessing layers import TensorFlow when it is installed
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keraslab.augment.image import image_augmenter  # noqa: E402
+from keraslab.augment.specs import ImagePipeline  # noqa: E402
+from keraslab.data import load  # noqa: E402
 
 SETTINGS = {
     "none": None,

@@ -58,6 +58,22 @@ def test_two_stages_train_and_evaluate(folder):
     assert_one_line_error(run_cli("train", "--resume", run), "do not resume")
 
 
+def test_augment_default_trains_on_fresh_augmented_batches(folder):
+    images = folder / "colours"  # made by the test above (module order)
+    if not images.exists():
+        _folder(images)
+    out = folder / "augmented"
+    run_cli("train", "finetune-image", "--images", images, "--image-size", "32", "--epochs", "4",
+            "--fine-tune-epochs", "0", "--learning-rate", "1e-2", "--batch-size", "6",
+            "--augment", "default", "--quiet", "--out", out, check=True)  # fmt: skip
+    (run,) = out.iterdir()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 and lines[-1]["loss"] < lines[0]["loss"]
+    assert json.loads((run / "config.json").read_text())["augment"] == "default"
+    proc = run_cli("evaluate", run, check=True)  # the saved model has no augmenter to load
+    assert "accuracy" in proc.stdout
+
+
 def test_bad_input_is_one_line_and_writes_nothing(folder, tmp_path):
     out = folder / "bad-runs"
     before = snapshot(out)

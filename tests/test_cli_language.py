@@ -138,3 +138,24 @@ def test_bert_mlm_then_classifier_init_class_weights_and_classify(folder):
     assert_one_line_error(run_cli("train", "text-classifier", "--csv", csv, "--out",
                                   folder / "x"), "no column 'sentiment'")  # fmt: skip
     assert not (folder / "x").exists()  # nothing written for bad input
+
+
+def test_text_classifier_augment_eda_grows_the_training_split_only(folder):
+    csv = _sentiment_csv(folder / "small.csv", n=300, seed=3)
+    runs = {}
+    for augment in ("none", "eda"):
+        out = folder / f"aug-{augment}"
+        proc = run_cli("train", "text-classifier", "--csv", csv, "--label-column", "label",
+                       "--text-column", "tweet", "--augment", augment, "--augment-copies", "2",
+                       "--epochs", "1", "--vocab-size", "200", "--intermediate-dim", "64",
+                       *MODEL, "--out", out, check=True)  # fmt: skip
+        (run,) = out.iterdir()
+        count = int(
+            proc.stdout.split("training on ")[1].split(" labelled texts")[0].replace(",", "")
+        )
+        data_line = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
+        runs[augment] = (count, data_line, json.loads((run / "summary.json").read_text()))
+    assert runs["eda"][0] == 3 * runs["none"][0]  # each training text and two EDA copies
+    assert "train 240, val 30, test 30" in runs["none"][1]
+    assert runs["none"][1] == runs["eda"][1]  # the same split; val and test are not augmented
+    assert runs["eda"][2]["complete"] is True

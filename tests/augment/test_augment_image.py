@@ -66,3 +66,21 @@ def test_inside_a_model_it_acts_only_in_training_and_the_model_trains():
     before = model.evaluate(x, y, verbose=0)
     model.fit(x, y, epochs=3, batch_size=32, verbose=0)
     assert model.evaluate(x, y, verbose=0) < before
+
+
+def test_augmented_batches_augment_each_batch_keep_labels_and_transform():
+    from keraslab.augment.image import AugmentedBatches
+
+    x = (_images(40) * 255).astype("uint8")
+    y = np.arange(40)
+    batches = AugmentedBatches(x, y, 16, seed=1, scale=255.0, transform=lambda b: b - 127.0)
+    assert len(batches) == 3
+    seen = []
+    for i in range(len(batches)):
+        xb, yb = batches[i]
+        assert xb.shape == (len(yb), *x.shape[1:]) and xb.dtype == np.float32
+        assert xb.min() >= -127 and xb.max() <= 128  # [0, 255] then the transform
+        originals = x[yb].astype("float32") - 127.0  # labels still name their images
+        assert np.abs(xb - originals).mean() > 1  # augmented
+        seen += list(yb)
+    assert sorted(seen) == list(range(40))

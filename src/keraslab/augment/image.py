@@ -21,11 +21,19 @@ import keras
 import numpy as np
 
 from keraslab.augment.specs import ImagePipeline
+from keraslab.data.batches import ArrayBatches
 from keraslab.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
-__all__ = ["IMAGE_SUFFIXES", "ImagePipeline", "augment_folder", "augment_images", "image_augmenter"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "AugmentedBatches",
+    "ImagePipeline",
+    "augment_folder",
+    "augment_images",
+    "image_augmenter",
+]
 
 
 def image_augmenter(settings: ImagePipeline | None = None, seed: int = 0) -> keras.layers.Layer:
@@ -78,6 +86,38 @@ def augment_images(
             batch = augmenter(x[start : start + batch_size], training=True)
             out.append(np.clip(keras.ops.convert_to_numpy(batch), 0.0, 1.0))
     return np.concatenate(out).astype("float32") if out else x[:0]
+
+
+class AugmentedBatches(ArrayBatches):
+    """Training batches of ``(augmented x, y)`` for ``model.fit``: a fresh augmentation of every
+    batch, in the data pipeline (for models that should not carry the augmenter, e.g. a
+    pretrained network whose weights are saved and loaded on their own).
+
+    Args:
+        x: images (n, h, w, c) with values in [0, ``scale``].
+        y: labels (n, ...).
+        batch_size: int.
+        settings: optional :class:`ImagePipeline`.
+        seed: int. Seeds the batch order and the augmenter.
+        scale: float. 255 for uint8-range images (the pipeline works in [0, 1]).
+        transform: optional callable applied to each augmented batch (e.g. a network's
+            preprocessing), in the input's range.
+
+    Example:
+        >>> model.fit(AugmentedBatches(x, y, 32, ImagePipeline(), seed=0), epochs=5)
+    """
+
+    def __init__(self, x, y, batch_size, settings=None, seed=0, scale=1.0, transform=None):
+        super().__init__(x, y, batch_size, seed)
+        self.augmenter = image_augmenter(settings, seed)
+        self.scale, self.transform = float(scale), transform
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        batch = np.asarray(x, dtype="float32") / self.scale
+        batch = keras.ops.convert_to_numpy(self.augmenter(batch, training=True))
+        batch = np.clip(batch, 0.0, 1.0) * self.scale
+        return (self.transform(batch) if self.transform else batch), y
 
 
 def _image_files(folder: Path) -> list[Path]:

@@ -169,13 +169,20 @@ class FinetuneImageRecipe(Recipe):
             f"{len(classes)} classes at {config.image_size}x{config.image_size}"
         )
         t0 = time.time()
+        if getattr(config, "augment", "none") == "none":
+            train, batching = (_preprocess(x), y), {"batch_size": config.batch_size}
+        else:  # a fresh augmentation of every batch (the saved model has no augmenter)
+            from keraslab.augment.image import AugmentedBatches
+
+            train, batching = AugmentedBatches(
+                x, y, config.batch_size, seed=config.seed, scale=255.0, transform=_preprocess
+            ), {"shuffle": False}  # fmt: skip
         stages = fine_tune(
-            model, base, (_preprocess(x), y), (_preprocess(xv), yv),
+            model, base, train, (_preprocess(xv), yv),
             head_epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
             unfreeze_blocks=config.unfreeze_blocks, head_learning_rate=config.learning_rate,
             fine_tune_learning_rate=config.fine_tune_learning_rate,
-            callbacks=[MetricsLog(run.metrics_path)], batch_size=config.batch_size,
-            verbose=verbose,
+            callbacks=[MetricsLog(run.metrics_path)], verbose=verbose, **batching,
         )  # fmt: skip
         seconds = time.time() - t0
         with atomic_path(run.path / "model.weights.h5", suffix=".weights.h5") as tmp:

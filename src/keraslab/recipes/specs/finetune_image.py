@@ -31,6 +31,12 @@ class Config(Settings):
     fine_tune_learning_rate: float = option(1e-5, "stage-2 Adam rate", above=0)
     batch_size: int = option(32, "images per update", positive=True)
     dropout: float = option(0.2, "dropout rate of the head", min=0, below=1)
+    augment: str = option(
+        "none",
+        "augment every training batch: default is keraslab augment's pipeline (flip, shift, "
+        "rotation, zoom, contrast)",
+        choices=("none", "default"),
+    )
     seed: int = seed_option()
 
 

@@ -32,6 +32,13 @@ class Config(LabelledTexts):
         None, "start from this bert-mlm run's encoder and tokenizer", path=True, metavar="RUN"
     )
     imbalance: str = option("none", "how the minority class is weighted", choices=IMBALANCE)
+    augment: str = option(
+        "none",
+        "augment the training texts only: eda adds --augment-copies EDA copies of each "
+        "(WordNet synonyms, insertions, swaps, deletions; see `keraslab augment text`)",
+        choices=("none", "eda"),
+    )
+    augment_copies: int = option(4, "EDA copies of each training text", positive=True, max=32)
     focal_gamma: float = option(2.0, "focal loss gamma", min=0)
     epochs: int = option(6, "passes over the labelled texts", positive=True)
     batch_size: int = option(64, "texts per update", positive=True)

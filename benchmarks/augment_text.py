@@ -1,0 +1,53 @@
+"""Does EDA help the text classifier on 500 labelled tweets? ``keraslab train text-classifier
+--labelled 500`` with ``--augment none`` and ``--augment eda`` (4 copies of each training
+tweet; validation and test untouched), the same model, epochs and seeds; test macro-F1 and
+accuracy of the best checkpoint, mean +- std over seeds.
+
+    KERAS_BACKEND=torch python benchmarks/augment_text.py --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+from keraslab.recipes import load_recipe
+from keraslab.recipes.specs.text_classifier import Config
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--labelled", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--copies", type=int, default=4)
+    p.add_argument("--imbalance", default="none")
+    args = p.parse_args()
+    recipe = load_recipe("text-classifier")
+    print(f"text-classifier, {args.labelled} labelled tweets, {args.epochs} epochs, imbalance "
+          f"{args.imbalance}, seeds {args.seeds}")  # fmt: skip
+    base = None
+    for augment in ("none", "eda"):
+        f1s, accs, secs = [], [], []
+        for seed in args.seeds:
+            config = Config(labelled=args.labelled, epochs=args.epochs, seed=seed,
+                            augment=augment, augment_copies=args.copies,
+                            imbalance=args.imbalance)  # fmt: skip
+            with tempfile.TemporaryDirectory() as out:
+                t0 = time.time()
+                summary = recipe.train(config, out=out, verbose=0, echo=lambda *a: None)
+                secs.append(time.time() - t0)
+            f1s.append(summary["test_macro_f1"])
+            accs.append(summary["test_accuracy"])
+        mean = statistics.mean(f1s)
+        diff = "" if base is None else f"  ({mean - base:+.3f})"
+        base = mean if base is None else base
+        print(f"{augment:5s} test macro-F1 {mean:.3f} +- {statistics.stdev(f1s):.3f}{diff}  "
+              f"accuracy {statistics.mean(accs):.3f}  [{', '.join(f'{f:.3f}' for f in f1s)}]  "
+              f"{statistics.mean(secs):.0f} s/run", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
