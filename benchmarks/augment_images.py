@@ -25,11 +25,12 @@ from keraslab.augment.image import image_augmenter  # noqa: E402
 from keraslab.augment.specs import ImagePipeline  # noqa: E402
 from keraslab.data import load  # noqa: E402
 
+STRONG = dict(rotate=0.03, zoom=0.1, contrast=0.1)
 SETTINGS = {
     "none": None,
-    "default": ImagePipeline(),
-    "default, fill constant": ImagePipeline(fill="constant"),
-    "flip + translate only": ImagePipeline(rotate=0, zoom=0, contrast=0),
+    "default (flip + shift)": ImagePipeline(),
+    "+ rotate, zoom, contrast": ImagePipeline(**STRONG),
+    "  same, fill constant": ImagePipeline(**STRONG, fill="constant"),
 }
 
 
@@ -81,7 +82,7 @@ def main() -> None:
             f"  ({100 * (statistics.mean(accs) - statistics.mean(base)):+.2f} points)"
         )  # fmt: skip
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"{name:24s} accuracy {100 * statistics.mean(accs):.2f} +- {100 * std:.2f}%"
+        print(f"{name:26s} accuracy {100 * statistics.mean(accs):.2f} +- {100 * std:.2f}%"
               f"{diff}  [{', '.join(f'{100 * a:.2f}' for a in accs)}]  "
               f"{statistics.mean(secs):.0f} s/run", flush=True)  # fmt: skip
 

@@ -1,5 +1,6 @@
 """When does oversampling help? Train a classifier on an imbalanced table as it is and after
-SMOTE / ADASYN (numeric) or SMOTE-NC (mixed types) from :func:`keraslab.augment.tabular.oversample`;
+SMOTE / ADASYN (numeric), SMOTE-NC (mixed types) or the tabular VAE (any table; needs a Keras
+backend) from :func:`keraslab.augment.tabular.oversample`;
 test on an untouched, equally imbalanced test split. Minority-class recall and macro-F1, mean +-
 std over seeds (each seed: its own subsample, split and oversampling).
 
@@ -87,16 +88,17 @@ def classifier(features: pd.DataFrame):
     return make_pipeline(prep, LogisticRegression(max_iter=2000))
 
 
-def run(table, seeds, k):
+def run(table, seeds, k, epochs):
     rows = {}
     for seed in seeds:
         df, target, minority = TABLES[table](seed)
         train, test = train_test_split(df, test_size=0.3, stratify=df[target], random_state=seed)
         mixed = bool(_categorical_columns(df.drop(columns=[target])))
         methods = ["none", "smotenc"] if mixed else ["none", "smote", "adasyn"]
+        methods += ["vae"]
         for method in methods:
             t0 = time.time()
-            data = train if method == "none" else oversample(train, target, method, k, seed)
+            data = train if method == "none" else oversample(train, target, method, k, seed, epochs)
             seconds = time.time() - t0
             x = data.drop(columns=[target])
             model = classifier(x).fit(x, data[target])
@@ -121,12 +123,13 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--tables", nargs="+", default=list(TABLES))
+    p.add_argument("--epochs", type=int, default=300, help="tabular VAE epochs")
     args = p.parse_args()
     print(
         f"logistic regression (scaled numbers, one-hot categories); seeds {args.seeds}; k={args.k}"
     )
     for table in args.tables:
-        run(table, args.seeds, args.k)
+        run(table, args.seeds, args.k, args.epochs)
 
 
 if __name__ == "__main__":

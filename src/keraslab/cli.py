@@ -232,7 +232,7 @@ def _augment_parser(s, target) -> None:
         k = kinds.add_parser(kind, help=what, description=f"augment {kind}: {what}")
         k.add_argument("input", metavar=metavar, help=what)
         add_options(k, options)
-        if kind == "images":
+        if kind in ("images", "table"):  # images, table --method vae: Keras
             k.add_argument("--backend", choices=BACKENDS)
 
 
@@ -497,6 +497,8 @@ def _cmd_augment(args) -> None:
     else:
         from keraslab.augment.tabular import balance_csv
 
+        if options.method == "vae":
+            _set_backend(args.backend)
         balance_csv(args.input, options.out, options)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from keraslab.errors import UserError
 
-METHODS = ("smote", "smotenc", "adasyn")
+METHODS = ("smote", "smotenc", "adasyn", "vae")
 
 
 def _categorical_columns(df: pd.DataFrame) -> list[str]:
@@ -55,6 +55,8 @@ def check_table(df: pd.DataFrame, target: str, method: str, k: int, name: str = 
             f"{name}: {target!r} has one class ({str(counts.index[0])!r}): nothing to balance."
         )
     smallest, rare = int(counts.min()), counts.idxmin()
+    if method == "vae":  # no neighbours: any class size, any column types
+        return
     if smallest <= k:
         raise UserError(
             f"{name}: class {str(rare)!r} has {smallest} rows, and {method} needs more than --k {k} "
@@ -77,12 +79,26 @@ def check_table(df: pd.DataFrame, target: str, method: str, k: int, name: str = 
 
 
 def oversample(
-    df: pd.DataFrame, target: str, method: str = "smote", k: int = 5, seed: int = 0
+    df: pd.DataFrame,
+    target: str,
+    method: str = "smote",
+    k: int = 5,
+    seed: int = 0,
+    epochs: int = 300,
 ) -> pd.DataFrame:
-    """``df`` with synthetic rows of its smaller classes appended (see the module docstring)."""
+    """``df`` with synthetic rows of its smaller classes appended (see the module docstring);
+    ``method="vae"`` samples them from a :class:`~keraslab.augment.tabular_vae.TabularVAE`
+    trained ``epochs`` epochs on the whole table (needs Keras)."""
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC
 
     check_table(df, target, method, k)
+    if method == "vae":
+        from keraslab.augment.tabular_vae import synthesize
+
+        counts = df[target].value_counts()
+        wanted = {c: int(counts.max() - n) for c, n in counts.items()}
+        new = synthesize(df, target, wanted, epochs=epochs, seed=seed)
+        return pd.concat([df, new], ignore_index=True)
     features = df.drop(columns=[target])
     categorical = _categorical_columns(features)
     if method == "smote":
@@ -148,7 +164,9 @@ def balance_csv(path, out, options, echo=print) -> pd.DataFrame:
         raise UserError(f"{out} exists: choose another --out (nothing was written).")
     df = read_table(path)
     check_table(df, options.target, options.method, options.k, name=str(path))
-    balanced = oversample(df, options.target, options.method, options.k, options.seed)
+    balanced = oversample(
+        df, options.target, options.method, options.k, options.seed, options.epochs
+    )
 
     def counts(frame):
         c = frame[options.target].value_counts().sort_index()

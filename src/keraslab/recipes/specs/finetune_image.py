@@ -33,8 +33,8 @@ class Config(Settings):
     dropout: float = option(0.2, "dropout rate of the head", min=0, below=1)
     augment: str = option(
         "none",
-        "augment every training batch: default is keraslab augment's pipeline (flip, shift, "
-        "rotation, zoom, contrast)",
+        "augment every training batch: default is keraslab augment's default pipeline "
+        "(horizontal flip, shift up to 10%)",
         choices=("none", "default"),
     )
     seed: int = seed_option()
