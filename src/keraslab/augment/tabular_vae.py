@@ -69,7 +69,7 @@ class TableTransform:
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         out = np.zeros((len(df), self.width), "float32")
-        for c, kind, start, width, info in self.spans:
+        for c, kind, start, _, info in self.spans:
             if kind == "numeric":
                 out[:, start] = (df[c].to_numpy("float64") - info["mean"]) / info["std"]
             else:
