@@ -19,17 +19,21 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer, load_wine
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, recall_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from keraslab.quiet import silence_tensorflow_import
 
-from keraslab.augment.tabular import _categorical_columns, oversample
+silence_tensorflow_import()  # the tabular VAE's backend may be TensorFlow
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_wine  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import f1_score, recall_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+
+from keraslab.augment.tabular import _categorical_columns, oversample  # noqa: E402
 
 
 def breast_cancer(seed):
@@ -123,7 +127,9 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--tables", nargs="+", default=list(TABLES))
-    p.add_argument("--epochs", type=int, default=300, help="tabular VAE epochs")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="tabular VAE epochs (default ~2,000 updates)"
+    )
     args = p.parse_args()
     print(
         f"logistic regression (scaled numbers, one-hot categories); seeds {args.seeds}; k={args.k}"

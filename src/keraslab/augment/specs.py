@@ -83,7 +83,9 @@ class AugmentTableOptions(Settings):
         choices=("smote", "smotenc", "adasyn", "vae"),
     )
     k: int = option(5, "nearest neighbours of each synthetic sample", positive=True, max=100)
-    epochs: int = option(300, "vae: training epochs", positive=True, max=100_000)
+    epochs: int | None = option(
+        None, "vae: training epochs (default: about 2,000 updates)", positive=True, max=100_000
+    )
     seed: int = seed_option(0)
 
 

@@ -84,11 +84,11 @@ def oversample(
     method: str = "smote",
     k: int = 5,
     seed: int = 0,
-    epochs: int = 300,
+    epochs: int | None = None,
 ) -> pd.DataFrame:
     """``df`` with synthetic rows of its smaller classes appended (see the module docstring);
     ``method="vae"`` samples them from a :class:`~keraslab.augment.tabular_vae.TabularVAE`
-    trained ``epochs`` epochs on the whole table (needs Keras)."""
+    trained on the whole table (``epochs``; default about 2,000 updates; needs Keras)."""
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC
 
     check_table(df, target, method, k)

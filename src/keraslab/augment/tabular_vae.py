@@ -206,18 +206,22 @@ class TabularVAE(PhasedModel):
         return rows.astype("float32")
 
 
+UPDATES = 2000  # training steps when no epochs are given: enough for the tables measured
+
+
 def synthesize(
     df: pd.DataFrame,
     target: str,
     counts: dict,
-    epochs: int = 300,
+    epochs: int | None = None,
     batch_size: int = 64,
     latent_dim: int = 16,
     seed: int = 0,
     verbose: int = 0,
 ) -> pd.DataFrame:
     """New rows: ``counts[c]`` rows of each class ``c`` of ``df[target]``, from a
-    :class:`TabularVAE` fitted on the whole table (every class informs the shared decoder)."""
+    :class:`TabularVAE` fitted on the whole table (every class informs the shared decoder) for
+    ``epochs`` epochs (default: about :data:`UPDATES` updates, whatever the table's size)."""
     from keraslab.engine.seeding import set_seed
 
     features = df.drop(columns=[target])
@@ -232,7 +236,10 @@ def synthesize(
     model = TabularVAE(transform.numeric_index, transform.categorical_spans, len(classes),
                        latent_dim=latent_dim, seed=seed)  # fmt: skip
     model.compile()
-    model.fit(x, batch_size=min(batch_size, len(x)), epochs=epochs, shuffle=True, verbose=verbose)
+    batch_size = min(batch_size, len(x))
+    if epochs is None:
+        epochs = max(10, round(UPDATES / math.ceil(len(x) / batch_size)))
+    model.fit(x, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     wanted = np.concatenate([np.full(int(n), index[c]) for c, n in counts.items() if n > 0] or [[]])
     rows = model.sample_rows(wanted.astype(int), seed=seed)
     out = transform.inverse(rows)
