@@ -318,9 +318,9 @@ def test_sigkill_and_ctrl_c_at_chosen_points_then_resume_gives_the_uninterrupted
     assert not list(done.rglob(".tmp-*")) and not (done / ".lock").exists()
 
 
-def test_two_resumes_of_one_run_at_once_one_refused(mnist_run, tmp_path):
-    run = _copy(mnist_run, tmp_path)
-    args = [sys.executable, "-m", "keraslab.cli", "train", "--resume", str(run), "--epochs", "3"]
+def test_two_resumes_of_one_run_at_once_one_refused(run_027, tmp_path):
+    run = _copy(run_027, tmp_path)  # 29 more tiny epochs: the winner holds the lock for seconds
+    args = [sys.executable, "-m", "keraslab.cli", "train", "--resume", str(run), "--epochs", "30"]
     procs = [
         subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(), text=True
@@ -334,8 +334,8 @@ def test_two_resumes_of_one_run_at_once_one_refused(mnist_run, tmp_path):
     (refused,) = [err for p, (_, _, err) in zip(procs, results) if p.returncode == 2]
     lines = [line for line in refused.splitlines() if line.strip()]
     assert len(lines) == 1 and f"in use by process {winner}" in lines[0], refused
-    assert [r["epoch"] for r in _rows(run)] == [1, 2, 3]
-    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+    assert [r["epoch"] for r in _rows(run)] == list(range(1, 31))
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 30
 
 
 # ---- read-only places (file modes apply to root too: see helpers.without_root_override) -------------

@@ -105,3 +105,41 @@ def test_bad_training_input_is_one_line_and_writes_nothing(tmp_path):
     )
     assert_one_line_error(run_cli("train", "dcgan", "--pairs", bad, "--out", out), "--pairs")
     assert snapshot(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def back_run(run, tmp_path_factory):
+    """The same toy pairs, Spanish to English (--direction es-en)."""
+    folder = tmp_path_factory.mktemp("translator-back")
+    tsv = write_pairs(folder / "toy.tsv", make_pairs(1200, seed=0))
+    out = folder / "runs"
+    run_cli("train", "translator", "--pairs", tsv, "--direction", "es-en", *TINY, "--out", out,
+            check=True)  # fmt: skip
+    (path,) = out.iterdir()
+    return path
+
+
+def test_direction_es_en_translates_back_and_backtranslation_paraphrases(run, back_run, tmp_path):
+    assert json.loads((back_run / "config.json").read_text())["direction"] == "es-en"
+    text = (back_run / "samples" / "epoch_003.txt").read_text(encoding="utf-8")
+    assert "EN   el" in text and "REF  the" in text  # Spanish sources, English references
+    english = run_cli("translate", back_run, "el perro grande ve el gato .", check=True).stdout
+    assert english.split()[0] == "the"
+    source = tmp_path / "in.txt"
+    source.write_text("the big dog sees the cat .\nthe old king has the red bird .\n")
+    out = tmp_path / "paraphrases.txt"
+    proc = run_cli("augment", "text", source, "--method", "backtranslate", "--n", "1",
+                   "--forward", run, "--back", back_run, "--keep", "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "the big dog sees the cat ." and lines[2].startswith("the old king")
+    for paraphrase in (lines[1], lines[3]):  # English again, through Spanish
+        assert paraphrase.split()[0] == "the" and not {"el", "ve"} & set(paraphrase.split())
+    wrong = run_cli("augment", "text", source, "--method", "backtranslate", "--n", "1",
+                    "--forward", run, "--back", run, "--out", tmp_path / "x.txt")  # fmt: skip
+    assert_one_line_error(wrong, "both runs are en-es", "--direction es-en")
+    assert_one_line_error(
+        run_cli("augment", "text", source, "--method", "backtranslate", "--out", tmp_path / "y"),
+        "needs --forward RUN",
+    )
+    assert not (tmp_path / "x.txt").exists() and not (tmp_path / "y").exists()

@@ -32,7 +32,7 @@ COMMANDS = {
     "sample": "save a grid of generated images from a run",
     "evaluate": "score a run on its test split (FID/KID, NLL, BLEU/chrF, perplexity, macro-F1, ...)",
     "export": "write a run's model (a GAN's generator, ...) as a standard .keras file",
-    "translate": "translate English text with a translator run",
+    "translate": "translate text with a translator run (English to Spanish, or its --direction)",
     "generate": "continue a prompt with a gpt run",
     "classify": "label texts with a text-classifier run",
     "augment": "augment images, text or a table (keraslab augment images|text|table INPUT)",
@@ -232,7 +232,7 @@ def _augment_parser(s, target) -> None:
         k = kinds.add_parser(kind, help=what, description=f"augment {kind}: {what}")
         k.add_argument("input", metavar=metavar, help=what)
         add_options(k, options)
-        if kind in ("images", "table"):  # images, table --method vae: Keras
+        if kind in ("images", "text", "table"):  # images, backtranslate, vae: Keras
             k.add_argument("--backend", choices=BACKENDS)
 
 
@@ -407,15 +407,10 @@ def _read_lines(given_text: list[str], what: str) -> list[str]:
         return list(given_text)
     if sys.stdin.isatty():
         print(f"reading {what} from stdin, one per line (Ctrl-D ends) ...", file=sys.stderr)
+    from keraslab.io import decode_utf8
+
     raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UserError(
-            f"standard input is not UTF-8 text (line {line}, byte {e.start}): convert it, e.g. "
-            "`iconv -f latin1 -t utf-8`."
-        ) from None
+    text = decode_utf8(raw, "standard input")
     lines = [s for s in text.splitlines() if s.strip()]  # blank lines in a file are skipped
     if not lines:
         raise UserError(f"no {what} on standard input: pipe in one per line.")
@@ -499,6 +494,10 @@ def _cmd_augment(args) -> None:
     if args.kind == "text":
         from keraslab.augment.text import augment_file
 
+        if options.method == "backtranslate":
+            from keraslab.runs import open_run
+
+            _set_backend(args.backend or open_run(options.forward).config.get("backend"))
         augment_file(args.input, options.out, options)
     else:
         from keraslab.augment.tabular import balance_csv

@@ -77,6 +77,21 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def decode_utf8(raw: bytes, name: str) -> str:
+    """``raw`` as text; a one-line UserError naming ``name`` (a path, "standard input"), the line
+    and the byte when it is not UTF-8. A leading byte-order mark is dropped."""
+    from keraslab.errors import UserError
+
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"{name} is not UTF-8 text (line {line}, byte 0x{raw[e.start]:02x} at offset "
+            f"{e.start}): save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`."
+        ) from None
+
+
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tile images (N, H, W, C) with values in [0, 1] (or uint8) into one uint8 (rows, cols, C) array."""
     import numpy as np

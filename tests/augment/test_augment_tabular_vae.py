@@ -67,7 +67,7 @@ def test_samples_keep_the_schema_and_the_class():
     # conditioned on the class: the rare rows look like rare rows (tall, red)
     rare = new[new["label"] == "rare"]
     assert rare["height"].mean() > 1.0 and (rare["colour"] == "red").mean() > 0.5
-    balanced = oversample(df, "label", "vae", epochs=5, seed=0)
+    balanced = oversample(df, "label", "vae", epochs=1, seed=0)
     counts = balanced["label"].value_counts()
     assert counts["rare"] == counts["common"] and balanced.dtypes.equals(df.dtypes)
     pd.testing.assert_frame_equal(balanced.iloc[: len(df)], df)

@@ -165,7 +165,7 @@ def test_user_file_line_endings_and_bom_are_normalised(tmp_path):
         (b"", "the file is empty"),
         (b"  \n\n ", "the file is empty"),
         (b"short text\n", "only 11 characters, too short to train on: give at least 1,000"),
-        (b"abc\n" * 300 + b"caf\xe9 au lait", "not UTF-8 text .* at byte offset 1203"),
+        (b"abc\n" * 300 + b"caf\xe9 au lait", "not UTF-8 text .* at offset 1203"),
     ],
 )
 def test_user_file_errors_are_one_line(tmp_path, content, message):

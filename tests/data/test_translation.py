@@ -129,7 +129,7 @@ def test_tsv_header_and_blank_lines_are_skipped(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"a\tb\nc\td\n\xe9t\xe9\tverano\n", "line 3: not UTF-8"),
+        (b"a\tb\nc\td\n\xe9t\xe9\tverano\n", "not UTF-8 text (line 3"),
         (b"a\tb\nc\td\ne\tf\ng\th\nno tab here\n", "line 5: 0 tabs, expected 1"),
         (b"a\tb\nc\td\te\n", "line 2: 2 tabs, expected 1"),
         (b"a\tb\n\tsolo\n", "line 2: empty English or Spanish side"),

@@ -66,10 +66,35 @@ class EDARates(Settings):
 class AugmentTextOptions(EDARates):
     out: str = option(None, "file to write: one augmented sentence per line", required=True,
                       metavar="FILE.txt")  # fmt: skip
-    method: str = option("eda", "augmentation method", choices=("eda",))
+    method: str = option(
+        "eda",
+        "eda (the rates below) or backtranslate (through --forward and back through --back)",
+        choices=("eda", "backtranslate"),
+    )
     n: int = option(4, "augmented copies of each sentence", positive=True, max=MAX_COPIES)
     keep: bool = option(False, "also write each original sentence before its copies")
     seed: int = seed_option(0)
+    forward: str | None = option(
+        None, "backtranslate: a translator run into the pivot language (en-es)", metavar="RUN"
+    )
+    back: str | None = option(
+        None, "backtranslate: a translator run back (--direction es-en)", metavar="RUN"
+    )
+    decode: str = option("greedy", "backtranslate: decoding", choices=("greedy", "beam"))
+
+    def validate(self) -> None:
+        super().validate()
+        if self.method == "backtranslate":
+            if not (self.forward and self.back):
+                raise UserError(
+                    "--method backtranslate needs --forward RUN (e.g. en-es) and --back RUN "
+                    "(es-en): train them with `keraslab train translator [--direction es-en]`."
+                )
+            if self.n != 1:
+                raise UserError(
+                    f"--method backtranslate gives one paraphrase per sentence (its decoding is "
+                    f"deterministic): use --n 1, not --n {self.n}."
+                )
 
 
 @dataclass
@@ -84,7 +109,10 @@ class AugmentTableOptions(Settings):
     )
     k: int = option(5, "nearest neighbours of each synthetic sample", positive=True, max=100)
     epochs: int | None = option(
-        None, "vae: training epochs (default: about 2,000 updates)", positive=True, max=100_000
+        None,
+        "vae: training epochs (default: about 2,000 updates)",
+        positive=True,
+        max=100_000,
     )
     seed: int = seed_option(0)
 

@@ -140,10 +140,13 @@ def read_table(path) -> pd.DataFrame:
     p = Path(path)
     if p.is_dir() or not p.is_file():
         raise UserError(f"{p} is not a file: give a CSV with a header row.")
+    import io
+
+    from keraslab.io import decode_utf8
+
+    text = decode_utf8(p.read_bytes(), str(p))
     try:
-        df = pd.read_csv(p)
-    except UnicodeDecodeError as e:
-        raise UserError(f"{p} is not UTF-8 text (byte {e.start}): convert it first.") from None
+        df = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else "empty"
         raise UserError(f"{p} is not a CSV table ({first}).") from None

@@ -188,18 +188,35 @@ def read_sentences(path) -> list[str]:
         if not p.is_file():
             raise UserError(f"{p} is not a file: give a UTF-8 text file, one sentence per line.")
         raw, name = p.read_bytes(), str(p)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UserError(
-            f"{name} is not UTF-8 text (line {line}, byte {e.start}): convert it, e.g. "
-            "`iconv -f latin1 -t utf-8`."
-        ) from None
+    from keraslab.io import decode_utf8
+
+    text = decode_utf8(raw, name)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise UserError(f"{name} holds no sentences.")
     return lines
+
+
+def backtranslate(sentences, forward: str, back: str, decode: str = "greedy", warn=print):
+    """Paraphrases of ``sentences`` through a pivot language: translated with the translator run
+    ``forward`` (e.g. English to Spanish), then back with ``back`` (its ``--direction``
+    opposite). One paraphrase per sentence; long sentences are cut with a warning."""
+    from keraslab.recipes import load_recipe
+    from keraslab.runs import open_run, require_recipe
+
+    directions = []
+    for path in (forward, back):
+        run = open_run(path)
+        require_recipe(run, "translator")
+        directions.append(run.config.get("direction", "en-es"))
+    if directions[0] == directions[1]:
+        raise UserError(
+            f"--back must translate the other way: both runs are {directions[0]} (train one with "
+            f"`keraslab train translator --direction {directions[0][3:]}-{directions[0][:2]}`)."
+        )
+    recipe = load_recipe("translator")
+    pivot = recipe.translate(forward, sentences, method=decode, truncate=True, warn=warn)
+    return recipe.translate(back, pivot, method=decode, truncate=True, warn=warn)
 
 
 def augment_file(path, out, options, echo=print) -> int:
@@ -214,8 +231,12 @@ def augment_file(path, out, options, echo=print) -> int:
     if out.exists():
         raise UserError(f"{out} exists: choose another --out (nothing was written).")
     sentences = read_sentences(path)
-    rates = EDARates(options.synonyms, options.insert, options.swap, options.delete)
-    copies = augment_texts(sentences, options.n, rates, options.seed)
+    if options.method == "backtranslate":
+        copies = [[c] for c in backtranslate(sentences, options.forward, options.back,
+                                             options.decode)]  # fmt: skip
+    else:
+        rates = EDARates(options.synonyms, options.insert, options.swap, options.delete)
+        copies = augment_texts(sentences, options.n, rates, options.seed)
     lines = []
     for sentence, new in zip(sentences, copies):
         lines += ([sentence] if options.keep else []) + new

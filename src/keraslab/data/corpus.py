@@ -175,16 +175,10 @@ def _read_text_file(path: Path) -> str:
     """A user's UTF-8 text file; UserError (one line) when it is missing, not UTF-8 or too short."""
     if not path.is_file():
         raise UserError(f"{path}: no such file: give a UTF-8 text file or source='austen'")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(
-            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at byte offset {e.start}, "
-            f"line {line}): save the file as UTF-8"
-        ) from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    from keraslab.io import decode_utf8
+
+    text = decode_utf8(path.read_bytes(), str(path))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise UserError(f"{path}: the file is empty: give at least {MIN_TEXT_CHARS:,} characters")
     if len(text) < MIN_TEXT_CHARS:

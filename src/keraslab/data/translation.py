@@ -290,14 +290,11 @@ def _read_tsv(path: Path) -> list[Pair]:
     fix = "write one pair per line as english<TAB>spanish"
     if not path.is_file():
         raise UserError(f"{path}: no such file: give a UTF-8 TSV file ({fix}) or source='bible'")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(f"{path} line {line}: not UTF-8 text: save the file as UTF-8") from None
+    from keraslab.io import decode_utf8
+
+    text = decode_utf8(path.read_bytes(), str(path))
     pairs = []
-    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")

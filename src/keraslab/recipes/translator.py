@@ -41,6 +41,12 @@ def load_data(config: Config):
         raise UserError(
             f"{source}: the validation or test part is empty: give at least ~100 pairs."
         )
+    if getattr(config, "direction", "en-es") == "es-en":  # the same split, translated back
+
+        def swap(pairs):
+            return [(b, a) for a, b in pairs]
+
+        data = data._replace(train=swap(data.train), val=swap(data.val), test=swap(data.test))
     return data
 
 
@@ -250,7 +256,8 @@ class TranslatorRecipe(Recipe):
         which: str = "last",
         warn=print,
     ) -> list[str]:
-        """Translate English ``sentences`` with a trained run; one Spanish line per sentence."""
+        """Translate ``sentences`` with a trained run (English to Spanish, or back for a
+        ``--direction es-en`` run); one line per sentence."""
         run = self.open(run_path)
         sentences = list(sentences)
         if not sentences:

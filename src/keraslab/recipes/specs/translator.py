@@ -23,6 +23,12 @@ class Config(Settings):
         path=True,
         metavar="FILE.tsv",
     )
+    direction: str = option(
+        "en-es",
+        "en-es: English to Spanish; es-en: Spanish to English (the same pairs, swapped; the "
+        "way back for `keraslab augment text --method backtranslate`)",
+        choices=("en-es", "es-en"),
+    )
     epochs: int = option(12, "passes over the training pairs", positive=True)
     batch_size: int = option(64, "pairs per update", positive=True)
     subset: int | None = option(None, "training pairs used (default all)", positive=True)
@@ -57,7 +63,8 @@ class Config(Settings):
 INFO = RecipeInfo(
     "translator",
     "keraslab.recipes.translator",
-    "English->Spanish Transformer (BPE, greedy/beam search); BLEU and chrF on held-out books",
+    "English->Spanish (or --direction es-en) Transformer (BPE, greedy/beam search); BLEU and "
+    "chrF on held-out books",
     ("bible",),
     "bible",
     Config,
