@@ -23,7 +23,7 @@ def fake_synonyms(word):
     return FAKE.get(word.lower(), ())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(words=WORDS, n=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
 def test_all_rates_zero_is_the_identity(words, n, seed):
     sentence = " ".join(words)
@@ -31,7 +31,7 @@ def test_all_rates_zero_is_the_identity(words, n, seed):
     assert copies == [sentence] * n
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(words=WORDS, p=st.floats(0.01, 1.0), seed=st.integers(0, 2**32 - 1))
 def test_deletion_never_returns_an_empty_sentence_and_only_deletes(words, p, seed):
     sentence = " ".join(words)
@@ -45,7 +45,7 @@ def test_deletion_never_returns_an_empty_sentence_and_only_deletes(words, p, see
         assert all(len(c.split()) == 1 for c in copies)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(words=WORDS, seed=st.integers(0, 2**32 - 1))
 def test_swap_permutes_the_words(words, seed):
     sentence = " ".join(words)
