@@ -25,3 +25,20 @@ def run_child(script: str, backend: str, args: list[str]) -> tuple[dict | None, 
         lines = proc.stderr.strip().splitlines() or ["no output"]
         return None, lines[-1]
     return json.loads(proc.stdout.strip().splitlines()[-1]), ""
+
+
+def train_runs(recipe_name: str, configs) -> list[tuple[dict, float]]:
+    """``(summary, seconds)`` of a quiet ``train`` of recipe ``recipe_name`` for each config,
+    each in a temporary folder (the runs are not kept)."""
+    import tempfile
+    import time
+
+    from keraslab.recipes import load_recipe
+
+    recipe, out = load_recipe(recipe_name), []
+    for config in configs:
+        with tempfile.TemporaryDirectory() as folder:
+            t0 = time.time()
+            summary = recipe.train(config, out=folder, verbose=0, echo=lambda *a: None)
+            out.append((summary, time.time() - t0))
+    return out

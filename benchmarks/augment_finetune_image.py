@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-import time
 
-from keraslab.recipes import load_recipe
+from _harness import train_runs
+
 from keraslab.recipes.specs.finetune_image import Config
 
 
@@ -23,21 +22,17 @@ def main():
     p.add_argument("--epochs", type=int, default=None, help="stage-1 epochs (default: recipe's)")
     p.add_argument("--fine-tune-epochs", type=int, default=None)
     args = p.parse_args()
-    recipe = load_recipe("finetune-image")
     extra = {k: v for k, v in (("epochs", args.epochs), ("fine_tune_epochs", args.fine_tune_epochs))
              if v is not None}  # fmt: skip
     print(f"finetune-image defaults {extra or ''}, seeds {args.seeds}")
     base = None
     for augment in ("none", "default"):
-        accs, f1s, secs = [], [], []
-        for seed in args.seeds:
-            with tempfile.TemporaryDirectory() as out:
-                t0 = time.time()
-                summary = recipe.train(Config(seed=seed, augment=augment, **extra), out=out,
-                                       verbose=0, echo=lambda *a: None)  # fmt: skip
-                secs.append(time.time() - t0)
-            accs.append(summary["test_accuracy"])
-            f1s.append(summary["test_macro_f1"])
+        runs = train_runs(
+            "finetune-image", [Config(seed=s, augment=augment, **extra) for s in args.seeds]
+        )
+        accs = [summary["test_accuracy"] for summary, _ in runs]
+        f1s = [summary["test_macro_f1"] for summary, _ in runs]
+        secs = [seconds for _, seconds in runs]
         mean = statistics.mean(accs)
         diff = "" if base is None else f"  ({100 * (mean - base):+.2f} points)"
         base = mean if base is None else base

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-import time
 
-from keraslab.recipes import load_recipe
+from _harness import train_runs
+
 from keraslab.recipes.specs.text_classifier import Config
 
 
@@ -25,22 +24,19 @@ def main():
     p.add_argument("--copies", type=int, default=4)
     p.add_argument("--imbalance", default="none")
     args = p.parse_args()
-    recipe = load_recipe("text-classifier")
     print(f"text-classifier, {args.labelled} labelled tweets, {args.epochs} epochs, imbalance "
           f"{args.imbalance}, seeds {args.seeds}")  # fmt: skip
     base = None
     for augment in ("none", "eda"):
-        f1s, accs, secs = [], [], []
-        for seed in args.seeds:
-            config = Config(labelled=args.labelled, epochs=args.epochs, seed=seed,
-                            augment=augment, augment_copies=args.copies,
-                            imbalance=args.imbalance)  # fmt: skip
-            with tempfile.TemporaryDirectory() as out:
-                t0 = time.time()
-                summary = recipe.train(config, out=out, verbose=0, echo=lambda *a: None)
-                secs.append(time.time() - t0)
-            f1s.append(summary["test_macro_f1"])
-            accs.append(summary["test_accuracy"])
+        configs = [
+            Config(labelled=args.labelled, epochs=args.epochs, seed=seed, augment=augment,
+                   augment_copies=args.copies, imbalance=args.imbalance)
+            for seed in args.seeds
+        ]  # fmt: skip
+        runs = train_runs("text-classifier", configs)
+        f1s = [summary["test_macro_f1"] for summary, _ in runs]
+        accs = [summary["test_accuracy"] for summary, _ in runs]
+        secs = [seconds for _, seconds in runs]
         mean = statistics.mean(f1s)
         diff = "" if base is None else f"  ({mean - base:+.3f})"
         base = mean if base is None else base

@@ -55,9 +55,7 @@ def test_a_run_killed_during_its_final_metrics_is_finished_by_resume(run_027, tm
     assert "computing the final metrics" in proc.stdout
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] is True and summary["epochs"] == 1
-    epochs = [
-        json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
-    ]
+    epochs = [r["epoch"] for r in _rows(run)]
     assert epochs == [1]
     # Now it is finished: resume says so and changes nothing.
     before = snapshot(run)
@@ -91,9 +89,7 @@ def test_a_run_in_use_is_refused_and_a_stale_lock_taken_over(run_027, tmp_path):
         holder.wait()
     proc = run_cli("train", "--resume", run, "--epochs", "2")  # the holder has gone: stale
     assert proc.returncode == 0, proc.stderr[-2000:]
-    epochs = [
-        json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
-    ]
+    epochs = [r["epoch"] for r in _rows(run)]
     assert epochs == [1, 2] and not (run / ".lock").exists()
 
 
@@ -208,9 +204,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(run_027, tmp_pa
     assert not list(run.rglob(".tmp-*")) and not (run / ".lock").exists()
     proc = run_cli("train", "--resume", run, "--epochs", "2")  # and the run goes on
     assert proc.returncode == 0, proc.stderr[-2000:]
-    epochs = [
-        json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
-    ]
+    epochs = [r["epoch"] for r in _rows(run)]
     assert epochs == [1, 2]
 
 

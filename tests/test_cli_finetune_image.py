@@ -36,8 +36,13 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("finetune-image")
 
 
-def test_two_stages_train_and_evaluate(folder):
-    images = _folder(folder / "colours")
+@pytest.fixture(scope="module")
+def colours(folder):
+    return _folder(folder / "colours")
+
+
+def test_two_stages_train_and_evaluate(folder, colours):
+    images = colours
     out = folder / "runs"
     run_cli("train", "finetune-image", "--images", images, "--image-size", "32", "--epochs", "4",
             "--fine-tune-epochs", "1", "--unfreeze-blocks", "1", "--learning-rate", "1e-2",
@@ -58,12 +63,9 @@ def test_two_stages_train_and_evaluate(folder):
     assert_one_line_error(run_cli("train", "--resume", run), "do not resume")
 
 
-def test_augment_default_trains_on_fresh_augmented_batches(folder):
-    images = folder / "colours"  # made by the test above (module order)
-    if not images.exists():
-        _folder(images)
+def test_augment_default_trains_on_fresh_augmented_batches(folder, colours):
     out = folder / "augmented"
-    run_cli("train", "finetune-image", "--images", images, "--image-size", "32", "--epochs", "4",
+    run_cli("train", "finetune-image", "--images", colours, "--image-size", "32", "--epochs", "4",
             "--fine-tune-epochs", "0", "--learning-rate", "1e-2", "--batch-size", "6",
             "--augment", "default", "--quiet", "--out", out, check=True)  # fmt: skip
     (run,) = out.iterdir()

@@ -232,8 +232,7 @@ def _augment_parser(s, target) -> None:
         k = kinds.add_parser(kind, help=what, description=f"augment {kind}: {what}")
         k.add_argument("input", metavar=metavar, help=what)
         add_options(k, options)
-        if kind in ("images", "text", "table"):  # images, backtranslate, vae: Keras
-            k.add_argument("--backend", choices=BACKENDS)
+        k.add_argument("--backend", choices=BACKENDS)  # images, backtranslate, vae use Keras
 
 
 def _refuse_extra(extra, target) -> None:

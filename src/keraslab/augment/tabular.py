@@ -85,13 +85,14 @@ def oversample(
     k: int = 5,
     seed: int = 0,
     epochs: int | None = None,
+    name: str = "the table",
 ) -> pd.DataFrame:
     """``df`` with synthetic rows of its smaller classes appended (see the module docstring);
     ``method="vae"`` samples them from a :class:`~keraslab.augment.tabular_vae.TabularVAE`
     trained on the whole table (``epochs``; default about 2,000 updates; needs Keras)."""
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC
 
-    check_table(df, target, method, k)
+    check_table(df, target, method, k, name)
     if method == "vae":
         from keraslab.augment.tabular_vae import synthesize
 
@@ -166,9 +167,8 @@ def balance_csv(path, out, options, echo=print) -> pd.DataFrame:
     if out.exists():
         raise UserError(f"{out} exists: choose another --out (nothing was written).")
     df = read_table(path)
-    check_table(df, options.target, options.method, options.k, name=str(path))
     balanced = oversample(
-        df, options.target, options.method, options.k, options.seed, options.epochs
+        df, options.target, options.method, options.k, options.seed, options.epochs, str(path)
     )
 
     def counts(frame):
