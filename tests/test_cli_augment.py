@@ -104,12 +104,13 @@ def test_augment_table(tmp_path):
     ]:
         proc = run_cli("augment", "table", source, *args, "--out", tmp_path / "x.csv")
         assert_one_line_error(proc, fragment)
-    vae = tmp_path / "vae.csv"
-    proc = run_cli("augment", "table", source, "--target", "label", "--method", "vae",
-                   "--epochs", "5", "--backend", "torch", "--out", vae)  # fmt: skip
+    gan = tmp_path / "gan.csv"
+    proc = run_cli("augment", "table", source, "--target", "label", "--method", "gan",
+                   "--epochs", "5", "--backend", "torch", "--out", gan)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "no 50, yes 10 -> no 50, yes 50 (vae" in proc.stdout
-    synthetic = pd.read_csv(vae)
+    assert "no 50, yes 10 -> no 50, yes 50 (gan)" in proc.stdout
+    assert "tabular GAN" in proc.stderr and "epoch 5/5" in proc.stderr  # progress lines
+    synthetic = pd.read_csv(gan)
     assert list(synthetic.columns) == ["x", "n", "label"] and synthetic["n"].dtype.kind == "i"
     df.assign(label="no").to_csv(tmp_path / "one.csv", index=False)
     proc = run_cli("augment", "table", tmp_path / "one.csv", "--target", "label",

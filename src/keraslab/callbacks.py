@@ -1,4 +1,5 @@
-"""Callbacks for any ``fit()``: image grids every epoch, a metrics log, checkpoints, fast FID."""
+"""Callbacks for any ``fit()``: image grids every epoch, a metrics log, checkpoints, fast FID,
+progress lines."""
 
 from __future__ import annotations
 
@@ -84,6 +85,37 @@ class StopOnNonFinite(keras.callbacks.Callback):
                     f"start a new run with a lower --learning-rate (the checkpoints keep epoch "
                     f"{epoch} and earlier)."
                 )
+
+
+class ProgressLines(keras.callbacks.Callback):
+    """About ``lines`` short progress lines over a long ``fit`` of many small epochs (Keras's
+    own bar would print one per epoch): ``label: epoch 30/300, g_loss -0.41, ... (12 s)``.
+
+    Args:
+        epochs: int. The epochs ``fit`` runs.
+        label: str. What is being trained.
+        echo: callable. Where the lines go (default: stderr, keeping stdout for results).
+        lines: int.
+    """
+
+    def __init__(self, epochs: int, label: str, echo=None, lines: int = 10):
+        super().__init__()
+        import sys
+
+        self.epochs, self.label = int(epochs), label
+        self.every = max(1, math.ceil(self.epochs / lines))
+        self.echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def on_train_begin(self, logs=None):
+        self._t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every and done != self.epochs:
+            return
+        values = ", ".join(f"{k} {float(v):.4g}" for k, v in (logs or {}).items())
+        self.echo(f"{self.label}: epoch {done}/{self.epochs}, {values} "
+                  f"({time.time() - self._t0:.0f} s)")  # fmt: skip
 
 
 class MetricsLog(keras.callbacks.Callback):

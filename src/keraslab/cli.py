@@ -501,7 +501,7 @@ def _cmd_augment(args) -> None:
     else:
         from keraslab.augment.tabular import balance_csv
 
-        if options.method == "vae":
+        if options.method in ("vae", "gan"):
             _set_backend(args.backend, AUGMENT_BACKEND)
         balance_csv(args.input, options.out, options)
 

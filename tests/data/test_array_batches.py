@@ -55,3 +55,24 @@ def test_noisy_images_resume_with_the_same_noise():
 def test_labels_must_match_rows():
     with pytest.raises(ValueError, match="rows"):
         ArrayBatches(np.zeros((4, 2)), np.zeros(3), 2)
+
+
+def test_balanced_batches_draw_each_class_equally_often():
+    from scipy.stats import chisquare
+
+    from keraslab.data.batches import BalancedBatches
+
+    classes = np.array([0] * 90 + [1] * 8 + [2] * 2)  # 90 / 8 / 2 rows
+    x = np.arange(100, dtype="float32")[:, None]
+    batches = BalancedBatches(x, classes, batch_size=32, seed=0)
+    drawn = []
+    for _ in range(30):
+        drawn.append(np.concatenate(_epoch(batches))[:, 0].astype(int))
+        batches.on_epoch_end()
+    rows = np.concatenate(drawn)
+    assert len(drawn[0]) == 100  # an epoch is still len(x) rows
+    per_class = np.bincount(classes[rows], minlength=3)
+    assert chisquare(per_class).pvalue > 1e-3  # 1/3 each, not 90 / 8 / 2 %
+    assert set(rows[classes[rows] == 2]) == {98, 99}  # the rare class's own rows, with replacement
+    again = BalancedBatches(x, classes, batch_size=32, seed=0).start_at(29)
+    np.testing.assert_array_equal(np.concatenate(_epoch(again))[:, 0].astype(int), drawn[29])

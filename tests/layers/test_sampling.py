@@ -82,3 +82,40 @@ def test_config_round_trip():
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, Sampling) and restored.seed == 7
     assert layer.compute_output_shape([(None, 4), (None, 4)]) == (None, 4)
+
+
+def test_embedding_noise_is_relative_to_each_vector_and_off_outside_training():
+    from keraslab.layers import EmbeddingNoise
+
+    rng = np.random.default_rng(0)
+    scales = np.array([0.01, 1.0, 50.0], "float32")[:, None, None]  # three very different sizes
+    x = (rng.normal(size=(3, 400, 64)) * scales).astype("float32")
+    layer = EmbeddingNoise(0.2, seed=1)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(x)), x)  # inference: identity
+    out = ops.convert_to_numpy(layer(x, training=True)).astype("float64")
+    rms = np.sqrt((x.astype("float64") ** 2).mean(axis=-1, keepdims=True))
+    relative = (out - x) / rms  # numpy's statement of the noise: N(0, 0.2^2) per vector
+    for group in relative:
+        assert abs(group.std() - 0.2) < 0.01 and abs(group.mean()) < 0.01
+    again = ops.convert_to_numpy(layer(x, training=True))
+    assert not np.allclose(again, out)  # fresh noise each call
+    same = EmbeddingNoise(0.2, seed=1)(x, training=True)
+    np.testing.assert_array_equal(ops.convert_to_numpy(same), out.astype("float32"))
+
+
+def test_a_text_classifier_with_embedding_noise_trains():
+    from keraslab.models.classifier import TextClassifier
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 256)
+    ids = rng.integers(3, 50, (256, 8)).astype("int32")
+    ids[:, 0] = labels + 1  # the first token tells the class
+    clf = TextClassifier(2, vocabulary_size=50, sequence_length=8, embedding_dim=16, num_heads=2,
+                         intermediate_dim=32, num_layers=1, embedding_noise=0.3)  # fmt: skip
+    clf.compile(optimizers={"classifier": keras.optimizers.Adam(3e-3)})
+    before = clf.evaluate(ids, labels, verbose=0, return_dict=True)["classifier_loss"]
+    clf.fit(ids, labels, batch_size=32, epochs=8, verbose=0)
+    after = clf.evaluate(ids, labels, verbose=0, return_dict=True)["classifier_loss"]
+    assert after < 0.5 * before
+    config = clf.backbone.get_config()
+    assert config["embedding_noise"] == 0.3

@@ -103,14 +103,14 @@ class AugmentTableOptions(Settings):
     out: str = option(None, "the balanced CSV to write", required=True, metavar="FILE.csv")
     method: str = option(
         "smote",
-        "smote (numeric columns), smotenc (numeric and categorical), adasyn (numeric), vae "
-        "(a conditional tabular VAE on keraslab's engine; any column types)",
-        choices=("smote", "smotenc", "adasyn", "vae"),
+        "smote (numeric columns), smotenc (numeric and categorical), adasyn (numeric); vae, gan "
+        "(a conditional tabular VAE or WGAN-GP on keraslab's engine; any column types)",
+        choices=("smote", "smotenc", "adasyn", "vae", "gan"),
     )
     k: int = option(5, "nearest neighbours of each synthetic sample", positive=True, max=100)
     epochs: int | None = option(
         None,
-        "vae: training epochs (default: about 2,000 updates)",
+        "vae, gan: training epochs (default: about 2,000 / 3,000 updates)",
         positive=True,
         max=100_000,
     )

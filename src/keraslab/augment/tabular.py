@@ -19,7 +19,7 @@ import pandas as pd
 
 from keraslab.errors import UserError
 
-METHODS = ("smote", "smotenc", "adasyn", "vae")
+METHODS = ("smote", "smotenc", "adasyn", "vae", "gan")
 
 
 def _categorical_columns(df: pd.DataFrame) -> list[str]:
@@ -55,7 +55,7 @@ def check_table(df: pd.DataFrame, target: str, method: str, k: int, name: str = 
             f"{name}: {target!r} has one class ({str(counts.index[0])!r}): nothing to balance."
         )
     smallest, rare = int(counts.min()), counts.idxmin()
-    if method == "vae":  # no neighbours: any class size, any column types
+    if method in ("vae", "gan"):  # no neighbours: any class size, any column types
         return
     if smallest <= k:
         raise UserError(
@@ -86,19 +86,22 @@ def oversample(
     seed: int = 0,
     epochs: int | None = None,
     name: str = "the table",
+    verbose: int = 0,
 ) -> pd.DataFrame:
     """``df`` with synthetic rows of its smaller classes appended (see the module docstring);
-    ``method="vae"`` samples them from a :class:`~keraslab.augment.tabular_vae.TabularVAE`
-    trained on the whole table (``epochs``; default about 2,000 updates; needs Keras)."""
+    ``method="vae"`` or ``"gan"`` samples them from a
+    :class:`~keraslab.augment.tabular_vae.TabularVAE` or
+    :class:`~keraslab.augment.tabular_gan.TabularGAN` trained on the whole table (``epochs``;
+    default: :data:`~keraslab.augment.synthesis.UPDATES`; needs Keras)."""
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC
 
     check_table(df, target, method, k, name)
-    if method == "vae":
-        from keraslab.augment.tabular_vae import synthesize
+    if method in ("vae", "gan"):
+        from keraslab.augment.synthesis import synthesize
 
         counts = df[target].value_counts()
         wanted = {c: int(counts.max() - n) for c, n in counts.items()}
-        new = synthesize(df, target, wanted, epochs=epochs, seed=seed)
+        new = synthesize(df, target, wanted, method, epochs=epochs, seed=seed, verbose=verbose)
         return pd.concat([df, new], ignore_index=True)
     features = df.drop(columns=[target])
     categorical = _categorical_columns(features)
@@ -168,7 +171,14 @@ def balance_csv(path, out, options, echo=print) -> pd.DataFrame:
         raise UserError(f"{out} exists: choose another --out (nothing was written).")
     df = read_table(path)
     balanced = oversample(
-        df, options.target, options.method, options.k, options.seed, options.epochs, str(path)
+        df,
+        options.target,
+        options.method,
+        options.k,
+        options.seed,
+        options.epochs,
+        str(path),
+        verbose=1,
     )
 
     def counts(frame):
@@ -177,6 +187,7 @@ def balance_csv(path, out, options, echo=print) -> pd.DataFrame:
 
     with atomic_path(out, suffix=".csv") as tmp:
         balanced.to_csv(tmp, index=False)
-    echo(f"{options.target}: {counts(df)} -> {counts(balanced)} ({options.method}, k={options.k})")
+    how = options.method if options.method in ("vae", "gan") else f"{options.method}, k={options.k}"
+    echo(f"{options.target}: {counts(df)} -> {counts(balanced)} ({how})")
     echo(f"wrote {len(balanced):,} rows ({len(balanced) - len(df):,} synthetic) to {out}")
     return balanced

@@ -2,16 +2,15 @@
 per class (a conditional VAE, in the spirit of TVAE: Xu et al., 2019, "Modeling Tabular Data
 using Conditional GAN").
 
-:class:`TableTransform` turns a DataFrame into a float matrix and back: each numeric column
-standardised (integers rounded back, values clipped to the range seen in training), each
-categorical or boolean column one-hot. :class:`TabularVAE` encodes ``(row, class)`` to a Gaussian
-code and decodes ``(code, class)`` to the row: a Gaussian likelihood with a learned standard
-deviation per numeric column, a softmax per categorical column. :func:`synthesize` fits both and
-samples rows of the classes asked for; ``oversample(df, target, method="vae")`` balances a table
-with it.
+:class:`TabularVAE` encodes ``(row, class)`` of a
+:class:`~keraslab.augment.synthesis.TableTransform` matrix to a Gaussian code and decodes
+``(code, class)`` to the row: a Gaussian likelihood with a learned standard deviation per numeric
+column, a softmax per categorical column. :func:`~keraslab.augment.synthesis.synthesize` fits it
+and samples rows of the classes asked for; ``oversample(df, target, method="vae")`` balances a
+table with it.
 
 Example:
-    >>> new = synthesize(df, target="label", counts={"rare": 200}, epochs=300, seed=0)
+    >>> new = synthesize(df, target="label", counts={"rare": 200}, method="vae", seed=0)
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import math
 
 import keras
 import numpy as np
-import pandas as pd
 from keras import ops
 
 from keraslab.engine import Phase, PhasedModel
@@ -30,71 +28,8 @@ from keraslab.models.vae import gaussian_kl
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-class TableTransform:
-    """Columns of a DataFrame to a float32 matrix (standardised numbers, one-hot categories)
-    and back, keeping names, dtypes and the categories seen.
-
-    Example:
-        >>> t = TableTransform().fit(df.drop(columns="label"))
-        >>> m = t.transform(df.drop(columns="label"))      # (n, t.width) float32
-        >>> t.inverse(m)                                    # a DataFrame like the input
-    """
-
-    def fit(self, df: pd.DataFrame) -> TableTransform:
-        self.columns, self.dtypes, self.spans = list(df.columns), df.dtypes.to_dict(), []
-        start = 0
-        for c in self.columns:
-            s = df[c]
-            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-                values = s.to_numpy("float64")
-                std = float(values.std()) or 1.0
-                info = {"mean": float(values.mean()), "std": std,
-                        "min": float(values.min()), "max": float(values.max())}  # fmt: skip
-                self.spans.append((c, "numeric", start, 1, info))
-                start += 1
-            else:
-                categories = list(pd.unique(s))
-                self.spans.append((c, "categorical", start, len(categories), categories))
-                start += len(categories)
-        self.width = start
-        return self
-
-    @property
-    def numeric_index(self) -> list[int]:
-        return [start for _, kind, start, _, _ in self.spans if kind == "numeric"]
-
-    @property
-    def categorical_spans(self) -> list[tuple[int, int]]:
-        return [(start, w) for _, kind, start, w, _ in self.spans if kind == "categorical"]
-
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
-        out = np.zeros((len(df), self.width), "float32")
-        for c, kind, start, _, info in self.spans:
-            if kind == "numeric":
-                out[:, start] = (df[c].to_numpy("float64") - info["mean"]) / info["std"]
-            else:
-                index = {v: i for i, v in enumerate(info)}
-                codes = np.array([index[v] for v in df[c]])
-                out[np.arange(len(df)), start + codes] = 1.0
-        return out
-
-    def inverse(self, m: np.ndarray) -> pd.DataFrame:
-        data = {}
-        for c, kind, start, width, info in self.spans:
-            if kind == "numeric":
-                v = m[:, start].astype("float64") * info["std"] + info["mean"]
-                v = np.clip(v, info["min"], info["max"])
-                if pd.api.types.is_integer_dtype(self.dtypes[c]):
-                    v = np.rint(v)
-                data[c] = pd.Series(v).astype(self.dtypes[c])
-            else:
-                codes = np.argmax(m[:, start : start + width], axis=1)
-                values = pd.Series([info[i] for i in codes])
-                data[c] = values.astype(self.dtypes[c])
-        return pd.DataFrame(data)[self.columns]
-
-
-def _mlp(sizes, name):
+def mlp(sizes, name):
+    """Dense ReLU layers of the given widths."""
     return keras.Sequential([keras.layers.Dense(s, activation="relu") for s in sizes], name=name)
 
 
@@ -120,10 +55,10 @@ class TabularVAE(PhasedModel):
         self.width = len(self.numeric) + sum(w for _, w in self.categorical)
         self.num_classes, self.latent_dim = int(num_classes), int(latent_dim)
         self.hidden, self.beta, self.seed = tuple(int(h) for h in hidden), float(beta), seed
-        self.encoder_body = _mlp(self.hidden, "encoder")
+        self.encoder_body = mlp(self.hidden, "encoder")
         self.to_mean = keras.layers.Dense(self.latent_dim, name="z_mean")
         self.to_log_var = keras.layers.Dense(self.latent_dim, name="z_log_var")
-        self.decoder_body = _mlp(self.hidden[::-1], "decoder")
+        self.decoder_body = mlp(self.hidden[::-1], "decoder")
         self.to_row = keras.layers.Dense(self.width, name="row")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.log_sigma = self.add_weight(
@@ -204,44 +139,3 @@ class TabularVAE(PhasedModel):
             pick = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
             rows[np.arange(len(p)), start + pick] = 1.0
         return rows.astype("float32")
-
-
-UPDATES = 2000  # training steps when no epochs are given: enough for the tables measured
-
-
-def synthesize(
-    df: pd.DataFrame,
-    target: str,
-    counts: dict,
-    epochs: int | None = None,
-    batch_size: int = 64,
-    latent_dim: int = 16,
-    seed: int = 0,
-    verbose: int = 0,
-) -> pd.DataFrame:
-    """New rows: ``counts[c]`` rows of each class ``c`` of ``df[target]``, from a
-    :class:`TabularVAE` fitted on the whole table (every class informs the shared decoder) for
-    ``epochs`` epochs (default: about :data:`UPDATES` updates, whatever the table's size)."""
-    from keraslab.engine.seeding import set_seed
-
-    features = df.drop(columns=[target])
-    transform = TableTransform().fit(features)
-    classes = list(pd.unique(df[target]))
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[c] for c in df[target]])
-    x = np.concatenate(
-        [transform.transform(features), np.eye(len(classes), dtype="float32")[y]], axis=1
-    )
-    set_seed(seed)
-    model = TabularVAE(transform.numeric_index, transform.categorical_spans, len(classes),
-                       latent_dim=latent_dim, seed=seed)  # fmt: skip
-    model.compile()
-    batch_size = min(batch_size, len(x))
-    if epochs is None:
-        epochs = max(10, round(UPDATES / math.ceil(len(x) / batch_size)))
-    model.fit(x, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
-    wanted = np.concatenate([np.full(int(n), index[c]) for c, n in counts.items() if n > 0] or [[]])
-    rows = model.sample_rows(wanted.astype(int), seed=seed)
-    out = transform.inverse(rows)
-    out[target] = pd.Series([classes[i] for i in wanted.astype(int)]).astype(df[target].dtype)
-    return out[list(df.columns)]

@@ -73,6 +73,38 @@ class ArrayBatches(EpochBatches):
         return self.x[idx] if self.y is None else (self.x[idx], self.y[idx])
 
 
+def balanced_rows(classes: np.ndarray, n: int, seed) -> np.ndarray:
+    """``n`` row indices with every class of ``classes`` (one label per row) drawn equally
+    often, the rows of a class uniformly with replacement."""
+    rng = np.random.default_rng(seed)
+    labels = np.unique(classes)
+    pick = rng.integers(0, len(labels), n)
+    out = np.empty(n, int)
+    for i, c in enumerate(labels):
+        members, where = np.flatnonzero(classes == c), pick == i
+        out[where] = members[rng.integers(0, len(members), int(where.sum()))]
+    return out
+
+
+class BalancedBatches(ArrayBatches):
+    """:class:`ArrayBatches` of ``x`` whose epoch is ``len(x)`` rows drawn with every class
+    equally often (:func:`balanced_rows` from ``(seed, epoch)``): a rare class is seen as often
+    as a common one.
+
+    Example:
+        >>> model.fit(BalancedBatches(x, labels, 128, seed=0), epochs=50)
+    """
+
+    def __init__(self, x, classes, batch_size: int = 64, seed: int = 0):
+        self.classes = np.asarray(classes)
+        if len(self.classes) != len(x):
+            raise ValueError(f"x has {len(x)} rows and classes {len(self.classes)}.")
+        super().__init__(x, None, batch_size, seed)
+
+    def plan(self) -> None:
+        self.order = balanced_rows(self.classes, len(self.x), [self.seed, self.epoch])
+
+
 class TranslationBatches(EpochBatches):
     """Length-bucketed teacher-forcing batches: ``((source, target_in), target_out)``.
 

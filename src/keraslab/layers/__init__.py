@@ -14,11 +14,12 @@ from keraslab.layers.positional import (
     TokenAndPositionEmbedding,
     sinusoidal_encoding,
 )
-from keraslab.layers.sampling import Sampling
+from keraslab.layers.sampling import EmbeddingNoise, Sampling
 from keraslab.layers.transformer import TransformerDecoder, TransformerEncoder
 
 __all__ = [
     "Conv2DTranspose",
+    "EmbeddingNoise",
     "MultiHeadAttention",
     "PositionEmbedding",
     "Sampling",

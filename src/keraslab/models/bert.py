@@ -22,7 +22,7 @@ from keras import ops
 
 from keraslab.data.masking import gather_masked, mask_tokens  # noqa: F401 - their old home
 from keraslab.engine import Batch, Phase, PhasedModel, no_grad
-from keraslab.layers import PositionEmbedding, TransformerEncoder
+from keraslab.layers import EmbeddingNoise, PositionEmbedding, TransformerEncoder
 
 # Shared with other models in keraslab.models.losses; still importable from here (re-export).
 from keraslab.models.losses import masked_token_loss, token_count
@@ -44,6 +44,8 @@ class BertBackbone(keras.layers.Layer):
         dropout: float.
         num_segments: int. Segment (token type) vocabulary: 2 for sentence pairs.
         pad_id: int. Padding id; padded keys are masked out of attention.
+        embedding_noise: float. In training, Gaussian noise of this size relative to each
+            normalised embedding (:class:`~keraslab.layers.EmbeddingNoise`); 0: none.
 
     Call args:
         token_ids: ``(batch, length)`` int.
@@ -69,6 +71,7 @@ class BertBackbone(keras.layers.Layer):
         dropout: float = 0.1,
         num_segments: int = 2,
         pad_id: int = 0,
+        embedding_noise: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,6 +95,11 @@ class BertBackbone(keras.layers.Layer):
         )
         self.embedding_norm = keras.layers.LayerNormalization(epsilon=1e-12, name="embedding_norm")
         self.embedding_dropout = keras.layers.Dropout(dropout)
+        self.embedding_noise = float(embedding_noise)
+        # made only when used: its seed state would change the weights of every other model
+        self.noise = (
+            EmbeddingNoise(embedding_noise, name="embedding_noise") if embedding_noise else None
+        )
         self.blocks = [
             TransformerEncoder(
                 num_heads,
@@ -117,7 +125,10 @@ class BertBackbone(keras.layers.Layer):
         if segment_ids is None:
             segment_ids = ops.zeros_like(token_ids)
         x = x + self.segment_embedding(segment_ids)
-        x = self.embedding_dropout(self.embedding_norm(x), training=training)
+        x = self.embedding_norm(x)
+        if self.noise is not None:
+            x = self.noise(x, training=training)
+        x = self.embedding_dropout(x, training=training)
         for block in self.blocks:
             x = block(x, padding_mask=mask, training=training)
         return x
@@ -137,6 +148,7 @@ class BertBackbone(keras.layers.Layer):
             "dropout": self.dropout,
             "num_segments": self.num_segments,
             "pad_id": self.pad_id,
+            **({"embedding_noise": self.embedding_noise} if self.embedding_noise else {}),
         }
 
 

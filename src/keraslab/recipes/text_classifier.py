@@ -110,6 +110,7 @@ def architecture(config: Config, init: Run | None) -> dict:
         intermediate_dim=int(source["intermediate_dim"]),
         num_layers=int(source["layers"]),
         dropout=float(config.dropout),
+        embedding_noise=float(getattr(config, "embedding_noise", 0.0)),
     )
 
 

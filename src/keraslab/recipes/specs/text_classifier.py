@@ -39,6 +39,13 @@ class Config(LabelledTexts):
         choices=("none", "eda"),
     )
     augment_copies: int = option(4, "EDA copies of each training text", positive=True, max=32)
+    embedding_noise: float = option(
+        0.0,
+        "embedding-space augmentation: in training, Gaussian noise of this size relative to "
+        "each token's normalised embedding (e.g. 0.1)",
+        min=0,
+        max=10,
+    )
     focal_gamma: float = option(2.0, "focal loss gamma", min=0)
     epochs: int = option(6, "passes over the labelled texts", positive=True)
     batch_size: int = option(64, "texts per update", positive=True)
