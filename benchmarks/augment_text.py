@@ -2,7 +2,8 @@
 --labelled 500`` with ``--augment none``, ``--augment eda`` (4 copies of each training
 tweet; validation and test untouched) and ``--embedding-noise S`` (noise on the token
 embeddings in training), the same model, epochs and seeds; test macro-F1 and accuracy of the
-best checkpoint, mean +- std over seeds.
+best checkpoint, mean +- std over seeds. With ``--forward RUN --back RUN`` (two translator
+runs, en-es and es-en) also ``--augment backtranslate`` (one paraphrase of each training tweet).
 
     KERAS_BACKEND=torch python benchmarks/augment_text.py --seeds 0 1 2
 """
@@ -25,12 +26,24 @@ def main():
     p.add_argument("--copies", type=int, default=4)
     p.add_argument("--imbalance", default="none")
     p.add_argument("--noise", type=float, nargs="*", default=[0.1, 0.3], help="embedding noise")
+    p.add_argument("--forward", help="an en-es translator run: adds --augment backtranslate")
+    p.add_argument("--back", help="its es-en translator run")
+    p.add_argument("--only", nargs="*", help="run only these variants (e.g. none backtranslate)")
     args = p.parse_args()
     print(f"text-classifier, {args.labelled} labelled tweets, {args.epochs} epochs, imbalance "
           f"{args.imbalance}, seeds {args.seeds}")  # fmt: skip
     base = None
     variants = [("none", {}), ("eda", {"augment": "eda"})]
     variants += [(f"noise {s}", {"embedding_noise": s}) for s in args.noise]
+    if args.forward and args.back:
+        variants.append(
+            (
+                "backtranslate",
+                {"augment": "backtranslate", "forward": args.forward, "back": args.back},
+            )  # fmt: skip
+        )
+    if args.only:
+        variants = [v for v in variants if v[0] in args.only]
     for name, extra in variants:
         configs = [
             Config(labelled=args.labelled, epochs=args.epochs, seed=seed,

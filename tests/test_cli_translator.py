@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, make_pairs, run_cli, snapshot, write_pairs
@@ -143,3 +144,35 @@ def test_direction_es_en_translates_back_and_backtranslation_paraphrases(run, ba
         "needs --forward RUN",
     )
     assert not (tmp_path / "x.txt").exists() and not (tmp_path / "y").exists()
+
+
+def test_text_classifier_augment_backtranslate_adds_one_paraphrase_per_training_text(
+    run, back_run, tmp_path
+):
+    rng = np.random.default_rng(0)
+    sentences = [s for s, _ in make_pairs(200, seed=5)]  # the toy English the translators know
+    csv = tmp_path / "toy.csv"
+    csv.write_text("label,text\n" + "".join(f"{rng.choice(['a', 'b'])},{s}\n" for s in sentences))
+    out = tmp_path / "runs"
+    proc = run_cli("train", "text-classifier", "--csv", csv, "--label-column", "label",
+                   "--augment", "backtranslate", "--forward", run, "--back", back_run,
+                   "--epochs", "1", "--vocab-size", "100", "--layers", "1", "--embedding-dim",
+                   "16", "--num-heads", "2", "--intermediate-dim", "32", "--quiet", "--out", out,
+                   check=True)  # fmt: skip
+    data_line = next(line for line in proc.stdout.splitlines() if line.startswith("data: "))
+    train = int(data_line.split("train ")[1].split(",")[0])
+    assert f"training on {2 * train:,} labelled texts" in proc.stdout  # one paraphrase each
+    assert f"{train:,} texts and a back-translation of each" in proc.stdout
+    assert_one_line_error(
+        run_cli(
+            "train",
+            "text-classifier",
+            "--augment",
+            "backtranslate",
+            "--forward",
+            run,
+            "--out",
+            tmp_path / "x",
+        ),  # fmt: skip
+        "needs --forward RUN",
+    )

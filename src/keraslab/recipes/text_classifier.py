@@ -44,12 +44,20 @@ def load_data(config: Config):
         data = data._replace(
             train_texts=[data.train_texts[i] for i in keep], train_labels=data.train_labels[keep]
         )
-    if getattr(config, "augment", "none") == "eda":  # the training split only
+    augment = getattr(config, "augment", "none")
+    if augment == "eda":  # the training split only
         from keraslab.augment.text import augment_texts
 
         copies = augment_texts(data.train_texts, config.augment_copies, seed=config.seed)
         texts = list(data.train_texts) + [c for per_text in zip(*copies) for c in per_text]
         labels = np.tile(np.asarray(data.train_labels), 1 + config.augment_copies)
+        data = data._replace(train_texts=texts, train_labels=labels)
+    elif augment == "backtranslate":
+        from keraslab.augment.text import backtranslate
+
+        copies = backtranslate(data.train_texts, config.forward, config.back, warn=lambda s: None)
+        texts = list(data.train_texts) + list(copies)
+        labels = np.tile(np.asarray(data.train_labels), 2)
         data = data._replace(train_texts=texts, train_labels=labels)
     return data
 
@@ -264,12 +272,11 @@ class TextClassifierRecipe(Recipe):
             f"training on {len(y):,} labelled texts ("
             + ", ".join(f"{c} {n:,}" for c, n in zip(data.classes, counts))
             + f"); imbalance: {config.imbalance}"
-            + (
-                f"; {len(y) // (1 + config.augment_copies):,} texts and "
-                f"{config.augment_copies} EDA copies of each"
-                if config.augment == "eda"
-                else ""
-            )
+            + {
+                "eda": f"; {len(y) // (1 + config.augment_copies):,} texts and "
+                f"{config.augment_copies} EDA copies of each",
+                "backtranslate": f"; {len(y) // 2:,} texts and a back-translation of each",
+            }.get(config.augment, "")
         )
         weights = class_weight_inputs(config, y, data.classes, job.echo)
         # Keras draws the shuffle order from the global seed: seed it per epoch for resumes.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keraslab.errors import UserError
 from keraslab.options import Settings, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions
@@ -35,10 +36,17 @@ class Config(LabelledTexts):
     augment: str = option(
         "none",
         "augment the training texts only: eda adds --augment-copies EDA copies of each "
-        "(WordNet synonyms, insertions, swaps, deletions; see `keraslab augment text`)",
-        choices=("none", "eda"),
+        "(WordNet synonyms, insertions, swaps, deletions; see `keraslab augment text`); "
+        "backtranslate adds one paraphrase of each through --forward and --back",
+        choices=("none", "eda", "backtranslate"),
     )
     augment_copies: int = option(4, "EDA copies of each training text", positive=True, max=32)
+    forward: str | None = option(
+        None, "backtranslate: a translator run from the texts' language", path=True, metavar="RUN"
+    )
+    back: str | None = option(
+        None, "backtranslate: a translator run back (--direction es-en)", path=True, metavar="RUN"
+    )
     embedding_noise: float = option(
         0.0,
         "embedding-space augmentation: in training, Gaussian noise of this size relative to "
@@ -63,6 +71,11 @@ class Config(LabelledTexts):
     def validate(self) -> None:
         super().validate()
         self.check_heads()
+        if self.augment == "backtranslate" and not (self.forward and self.back):
+            raise UserError(
+                "--augment backtranslate needs --forward RUN (e.g. en-es) and --back RUN (es-en):"
+                " train them with `keraslab train translator [--direction es-en]`."
+            )
 
 
 INFO = RecipeInfo(
