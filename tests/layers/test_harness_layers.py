@@ -20,6 +20,7 @@ import keraslab.layers
 from harness import LAYER_CHECKS, PASSED, run_layer_test
 from keraslab.layers import (
     Conv2DTranspose,
+    EmbeddingNoise,
     MultiHeadAttention,
     PositionEmbedding,
     Sampling,
@@ -179,6 +180,14 @@ CASES = [
         [f32(4, 3), f32(4, 3)],  # [mean, log_var], one call argument
         (4, 3),
         expected_num_trainable_weights=0,  # trained through its inputs: their scales must move
+    ),
+    case(
+        "EmbeddingNoise",
+        EmbeddingNoise,
+        dict(stddev=0.1, seed=3),
+        f32(2, 5, 8),
+        (2, 5, 8),
+        expected_num_trainable_weights=0,
     ),
     # ---- transformer blocks
     case(
