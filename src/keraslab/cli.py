@@ -499,9 +499,10 @@ def _cmd_augment(args) -> None:
             _set_backend(args.backend or open_run(options.forward).config.get("backend"))
         augment_file(args.input, options.out, options)
     else:
+        from keraslab.augment.synthesis import MODELS
         from keraslab.augment.tabular import balance_csv
 
-        if options.method in ("vae", "gan"):
+        if options.method in MODELS:
             _set_backend(args.backend, AUGMENT_BACKEND)
         balance_csv(args.input, options.out, options)
 

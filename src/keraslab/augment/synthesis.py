@@ -86,6 +86,17 @@ class TableTransform:
         return pd.DataFrame(data)[self.columns]
 
 
+def sample_categories(rows: np.ndarray, out: np.ndarray, categorical, rng) -> None:
+    """Fill each categorical block ``(start, width)`` of ``rows`` with a one-hot category drawn
+    from the softmax of the model's logits in ``out`` (in place; one ``rng`` draw per block)."""
+    for start, width in categorical:
+        logits = out[:, start : start + width]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        pick = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
+        rows[np.arange(len(p)), start + pick] = 1.0
+
+
 def synthesize(
     df: pd.DataFrame,
     target: str,

@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from keraslab.augment.synthesis import MODELS
 from keraslab.errors import UserError
 
-METHODS = ("smote", "smotenc", "adasyn", "vae", "gan")
+METHODS = ("smote", "smotenc", "adasyn", *MODELS)
 
 
 def _categorical_columns(df: pd.DataFrame) -> list[str]:
@@ -55,7 +56,7 @@ def check_table(df: pd.DataFrame, target: str, method: str, k: int, name: str = 
             f"{name}: {target!r} has one class ({str(counts.index[0])!r}): nothing to balance."
         )
     smallest, rare = int(counts.min()), counts.idxmin()
-    if method in ("vae", "gan"):  # no neighbours: any class size, any column types
+    if method in MODELS:  # no neighbours: any class size, any column types
         return
     if smallest <= k:
         raise UserError(
@@ -96,7 +97,7 @@ def oversample(
     from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC
 
     check_table(df, target, method, k, name)
-    if method in ("vae", "gan"):
+    if method in MODELS:
         from keraslab.augment.synthesis import synthesize
 
         counts = df[target].value_counts()
@@ -187,7 +188,7 @@ def balance_csv(path, out, options, echo=print) -> pd.DataFrame:
 
     with atomic_path(out, suffix=".csv") as tmp:
         balanced.to_csv(tmp, index=False)
-    how = options.method if options.method in ("vae", "gan") else f"{options.method}, k={options.k}"
+    how = options.method if options.method in MODELS else f"{options.method}, k={options.k}"
     echo(f"{options.target}: {counts(df)} -> {counts(balanced)} ({how})")
     echo(f"wrote {len(balanced):,} rows ({len(balanced) - len(df):,} synthetic) to {out}")
     return balanced

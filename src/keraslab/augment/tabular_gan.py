@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keraslab.augment.synthesis import sample_categories
 from keraslab.engine import Phase, PhasedModel
 from keraslab.engine.gradients import no_grad
 from keraslab.models.wgan import gradient_penalty
@@ -155,10 +156,5 @@ class TabularGAN(PhasedModel):
         ).astype("float64")
         rows = np.zeros_like(out)
         rows[:, self.numeric] = out[:, self.numeric]
-        for start, width in self.categorical:
-            logits = out[:, start : start + width]
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            pick = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
-            rows[np.arange(len(p)), start + pick] = 1.0
+        sample_categories(rows, out, self.categorical, rng)
         return rows.astype("float32")

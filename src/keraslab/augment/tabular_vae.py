@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keraslab.augment.synthesis import sample_categories
 from keraslab.engine import Phase, PhasedModel
 from keraslab.layers.sampling import Sampling
 from keraslab.models.vae import gaussian_kl
@@ -28,8 +29,7 @@ from keraslab.models.vae import gaussian_kl
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def mlp(sizes, name):
-    """Dense ReLU layers of the given widths."""
+def _mlp(sizes, name):
     return keras.Sequential([keras.layers.Dense(s, activation="relu") for s in sizes], name=name)
 
 
@@ -55,10 +55,10 @@ class TabularVAE(PhasedModel):
         self.width = len(self.numeric) + sum(w for _, w in self.categorical)
         self.num_classes, self.latent_dim = int(num_classes), int(latent_dim)
         self.hidden, self.beta, self.seed = tuple(int(h) for h in hidden), float(beta), seed
-        self.encoder_body = mlp(self.hidden, "encoder")
+        self.encoder_body = _mlp(self.hidden, "encoder")
         self.to_mean = keras.layers.Dense(self.latent_dim, name="z_mean")
         self.to_log_var = keras.layers.Dense(self.latent_dim, name="z_log_var")
-        self.decoder_body = mlp(self.hidden[::-1], "decoder")
+        self.decoder_body = _mlp(self.hidden[::-1], "decoder")
         self.to_row = keras.layers.Dense(self.width, name="row")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.log_sigma = self.add_weight(
@@ -132,10 +132,5 @@ class TabularVAE(PhasedModel):
             rows[:, self.numeric] = out[:, self.numeric] + sigma * rng.normal(
                 size=(len(out), len(self.numeric))
             )
-        for start, width in self.categorical:
-            logits = out[:, start : start + width]
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            pick = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
-            rows[np.arange(len(p)), start + pick] = 1.0
+        sample_categories(rows, out, self.categorical, rng)
         return rows.astype("float32")
