@@ -31,6 +31,10 @@ $(VENV)/.data: $(VENV)/.mnist | $(BIN)/python
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index || (apt-get update -q && apt-get install -y -q --no-install-recommends wordnet-base wordnet-sense-index); \
 	  else echo "note: WordNet not installed (sudo apt-get install -y wordnet-base wordnet-sense-index)"; fi; fi
+	@if ! command -v dot >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q --no-install-recommends graphviz || (apt-get update -q && apt-get install -y -q --no-install-recommends graphviz); \
+	  else echo "note: graphviz not installed, keraslab plot needs it (sudo apt-get install -y graphviz)"; fi; fi
 	@if [ ! -f /usr/lib/R/site-library/janeaustenr/data/Rdata.rdx ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q --no-install-recommends r-cran-janeaustenr || (apt-get update -q && apt-get install -y -q --no-install-recommends r-cran-janeaustenr); \

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from keraslab.augment.specs import SUBCOMMANDS
 from keraslab.cli import main
 from keraslab.options import SEED_MAX
 from keraslab.recipes import RECIPES
+from keraslab.tools import tools
 
 
 def bad_values(opt) -> list[str]:
@@ -96,33 +96,52 @@ def test_commands_refuse_every_bad_value(recipe, command, flag, value, tmp_path,
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def _augment_cases():
-    for kind, (options, _, _) in SUBCOMMANDS.items():
-        for opt in options.options():
+def _tool_cases():
+    for command, kind, tool in tools():
+        for opt in tool.options.options():
             for value in bad_values(opt):
-                yield pytest.param(kind, opt.flag, value, id=f"augment-{kind}{opt.flag}={value}")
+                name = f"{command}-{kind}" if kind else command
+                yield pytest.param(command, kind, opt.flag, value, id=f"{name}{opt.flag}={value}")
 
 
-AUGMENT_REQUIRED = {"table": ["--target", "label"]}
+# What each tool needs besides the bad value (the inputs are made in tmp_path)
+TOOL_REQUIRED = {
+    ("augment", "table"): ["--target", "label"],
+    ("visualize", "filters"): ["--layer", "conv"],
+    ("visualize", "class"): ["--class", "1"],
+    ("visualize", "saliency"): ["--image", "skimage:coffee"],
+}
+TOOL_INPUTS = {"images": "images", "text": "input.text", "table": "input.table"}
 
 
-@pytest.mark.parametrize("kind, flag, value", list(_augment_cases()))
-def test_augment_refuses_every_bad_value(kind, flag, value, tmp_path, capsys):
-    source = tmp_path / ("images" if kind == "images" else f"input.{kind}")
-    if kind == "images":
-        source.mkdir()
-    else:
-        source.write_text("label,x\na,1\nb,2\n" if kind == "table" else "a sentence\n")
+@pytest.mark.parametrize("command, kind, flag, value", list(_tool_cases()))
+def test_tools_refuse_every_bad_value(command, kind, flag, value, tmp_path, capsys):
+    inputs = []
+    for i, _ in enumerate(tools_inputs(command, kind)):
+        source = tmp_path / (TOOL_INPUTS.get(kind) or f"input{i}.png")
+        if kind == "images":
+            source.mkdir()
+        else:
+            source.write_text("label,x\na,1\nb,2\n" if kind == "table" else "a sentence\n")
+        inputs.append(str(source))
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    args = ["augment", kind, str(source), "--out", str(tmp_path / "out"),
-            *AUGMENT_REQUIRED.get(kind, []), flag, value]  # fmt: skip
+    out = str(tmp_path / ("out" if command == "augment" else "out.png"))
+    args = [command, *([kind] if kind else []), *inputs, "--out", out,
+            *TOOL_REQUIRED.get((command, kind), []), flag, value]  # fmt: skip
     _assert_refused(main(args), capsys)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
+def tools_inputs(command, kind):
+    from keraslab.tools import TOOLS
+
+    entry = TOOLS[command]
+    return (entry[kind] if kind else entry).inputs
+
+
 def test_the_table_covers_every_option():
     """Every option with a value has at least one generated bad value."""
-    augment = [options for options, _, _ in SUBCOMMANDS.values()]
+    augment = [tool.options for _, _, tool in tools()]
     for info in RECIPES.values():
         for cls in (info.Config, *info.commands.values(), *augment):
             for opt in cls.options():

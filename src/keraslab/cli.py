@@ -20,6 +20,7 @@ import sys
 from dataclasses import asdict
 
 from keraslab.errors import UserError
+from keraslab.tools import TOOLS, Tool
 
 # Fastest backend measured for our jobs on CPU (benchmarks/dcgan_step.py, BENCHMARKS.md).
 DEFAULT_BACKEND = "torch"
@@ -36,6 +37,9 @@ COMMANDS = {
     "generate": "continue a prompt with a gpt run",
     "classify": "label texts with a text-classifier run",
     "augment": "augment images, text or a table (keraslab augment images|text|table INPUT)",
+    "visualize": "what a convnet sees: filters, class images, saliency (visualize filters MODEL)",
+    "style-transfer": "neural style transfer of a content image to a style image's textures",
+    "plot": "draw a model's diagram (a run, a .keras file or efficientnet-lite0)",
     "list": "recipes and datasets (and which datasets are installed)",
 }
 # Commands that also read text: the arguments after RUN, or lines of standard input.
@@ -168,8 +172,8 @@ def build_parser(argv=()) -> tuple[argparse.ArgumentParser, Target]:
         s = sub.add_parser(name, help=text, description=text)
         if name == "train":
             _train_parser(s, argv, target, RECIPES, recipe_info, open_run)
-        elif name == "augment":
-            _augment_parser(s, target)
+        elif name in TOOLS:
+            _tool_parser(s, TOOLS[name])
         elif name != "list":
             _run_parser(s, argv, target, recipe_info, open_run)
     return p, target
@@ -223,16 +227,25 @@ def _run_parser(s, argv, target, recipe_info, open_run) -> None:
     s.add_argument("--backend", choices=BACKENDS)
 
 
-def _augment_parser(s, target) -> None:
-    from keraslab.augment.specs import SUBCOMMANDS
+def _tool_parser(s, entry) -> None:
+    """A command declared in ``keraslab.tools``: one tool, or several kinds of it."""
+    from keraslab.tools import Tool
 
+    if isinstance(entry, Tool):
+        _tool_arguments(s, entry)
+        return
     kinds = s.add_subparsers(dest="kind", parser_class=_Parser, metavar="KIND")
     kinds.required = True
-    for kind, (options, metavar, what) in SUBCOMMANDS.items():
-        k = kinds.add_parser(kind, help=what, description=f"augment {kind}: {what}")
-        k.add_argument("input", metavar=metavar, help=what)
-        add_options(k, options)
-        k.add_argument("--backend", choices=BACKENDS)  # images, backtranslate, vae use Keras
+    for kind, tool in entry.items():
+        k = kinds.add_parser(kind, help=tool.what, description=f"{s.prog} {kind}: {tool.what}")
+        _tool_arguments(k, tool)
+
+
+def _tool_arguments(s, tool) -> None:
+    for i, (metavar, what) in enumerate(tool.inputs):
+        s.add_argument("input" if i == 0 else f"input{i}", metavar=metavar, help=what)
+    add_options(s, tool.options)
+    s.add_argument("--backend", choices=BACKENDS)
 
 
 def _refuse_extra(extra, target) -> None:
@@ -472,10 +485,10 @@ AUGMENT_BACKEND = "tensorflow"
 
 def _cmd_augment(args) -> None:
     """``keraslab augment images|text|table INPUT [options]``."""
-    from keraslab.augment.specs import SUBCOMMANDS
     from keraslab.runs import check_writable_dir
 
-    options = SUBCOMMANDS[args.kind][0](**given(args, SUBCOMMANDS[args.kind][0]))
+    cls = TOOLS["augment"][args.kind].options
+    options = cls(**given(args, cls))
     options.validate()
     if args.kind == "images":
         check_writable_dir(options.out)
@@ -507,6 +520,28 @@ def _cmd_augment(args) -> None:
         balance_csv(args.input, options.out, options)
 
 
+def _cmd_tool(args) -> None:
+    """A command of ``keraslab.tools`` other than augment: check the options and where the
+    output goes, choose the backend, call the tool's function, print what it wrote."""
+    import importlib
+
+    from keraslab.runs import check_writable_dir
+
+    entry = TOOLS[args.command]
+    tool = entry if isinstance(entry, Tool) else entry[args.kind]
+    options = tool.options(**given(args, tool.options))
+    options.validate()
+    out = getattr(options, "out", None)
+    if out:
+        if os.path.exists(out):
+            raise UserError(f"{out} exists: choose another --out, or remove it first.")
+        check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    inputs = [getattr(args, "input" if i == 0 else f"input{i}") for i in range(len(tool.inputs))]
+    _set_backend(args.backend, tool.backend)
+    module, function = tool.run.split(":")
+    print(getattr(importlib.import_module(module), function)(*inputs, options))
+
+
 def main(argv: list[str] | None = None) -> int:
     from keraslab.quiet import silence_tensorflow_import
 
@@ -532,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_train(args, target)
         elif args.command == "augment":
             _cmd_augment(args)
+        elif args.command in TOOLS:
+            _cmd_tool(args)
         else:
             _cmd_on_run(args, target)
         return 0

@@ -211,6 +211,16 @@ class FinetuneImageRecipe(Recipe):
             "new run with `keraslab train finetune-image`."
         )
 
+    def load_model(self, run, which: str = "last"):
+        """``(model, config)``: the run's final classifier (inputs: ``preprocess``-ed images)."""
+        config = self.config_from_run(run.config)
+        weights = run.path / "model.weights.h5"
+        if not weights.is_file():
+            raise UserError(f"{run.path} has no model.weights.h5 yet (the run did not finish).")
+        model, _ = build_model(config, len(run.config["classes"]))
+        model.load_weights(weights)
+        return model, config
+
     def evaluate(self, run_path: str, echo=print) -> dict:
         """Accuracy, macro-F1 and the confusion matrix of the final model on the test split."""
         run = self.open(run_path)

@@ -1,0 +1,87 @@
+"""The commands that are not about one run (``augment``, ``visualize``, ``style-transfer``,
+``plot``), declared once: their inputs, options and the function that does the work. The CLI
+generates their parsers from these declarations, and the bad-value tests are generated from
+them too. Keras-free: importing this chooses no backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keraslab.augment.specs import SUBCOMMANDS as AUGMENT
+from keraslab.vision import specs as vision
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One command (or one kind of a command, ``visualize filters``).
+
+    Args:
+        options: the :class:`~keraslab.options.Settings` class of its flags.
+        inputs: ``(metavar, help)`` of each positional input.
+        what: one line of help.
+        run: ``"module:function"`` called as ``function(*inputs, options)`` after the backend is
+            chosen; it returns the path it wrote (printed).
+        backend: the backend used when none is chosen (measured fastest for the work).
+    """
+
+    options: type
+    inputs: tuple[tuple[str, str], ...]
+    what: str
+    run: str | None = None
+    backend: str = "torch"
+
+
+_MODEL = ("MODEL", "a run folder, a .keras file, or efficientnet-lite0 (ImageNet)")
+
+TOOLS: dict[str, dict[str, Tool] | Tool] = {
+    "augment": {
+        kind: Tool(options, ((metavar, what),), what, backend="tensorflow")
+        for kind, (options, metavar, what) in AUGMENT.items()
+    },
+    "visualize": {
+        "filters": Tool(
+            vision.FiltersOptions,
+            (_MODEL,),
+            "images that excite filters of a convolution layer (gradient ascent)",
+            "keraslab.vision.commands:filters",
+        ),  # fmt: skip
+        "class": Tool(
+            vision.ClassOptions,
+            (_MODEL,),
+            "images that maximise one class's logit",
+            "keraslab.vision.commands:class_images",
+        ),  # fmt: skip
+        "saliency": Tool(
+            vision.SaliencyOptions,
+            (_MODEL,),
+            "an image beside the gradient of its class score (saliency map)",
+            "keraslab.vision.commands:saliency_map",
+        ),  # fmt: skip
+    },
+    "style-transfer": Tool(
+        vision.StyleTransferOptions,
+        (
+            ("CONTENT", "the content image (PNG/JPEG, or skimage:NAME, e.g. skimage:chelsea)"),
+            ("STYLE", "the style image (PNG/JPEG, or skimage:NAME, e.g. skimage:brick)"),
+        ),
+        "neural style transfer (Gatys et al.) with EfficientNet-Lite0 features",
+        "keraslab.vision.commands:style_transfer",
+    ),  # fmt: skip
+    "plot": Tool(
+        vision.PlotOptions,
+        (_MODEL,),
+        "draw a model's diagram (keras plot_model)",
+        "keraslab.vision.commands:plot",
+    ),  # fmt: skip
+}
+
+
+def tools():
+    """Every ``(command, kind or None, Tool)``."""
+    for command, entry in TOOLS.items():
+        if isinstance(entry, Tool):
+            yield command, None, entry
+        else:
+            for kind, tool in entry.items():
+                yield command, kind, tool

@@ -1,0 +1,1 @@
+"""Seeing inside networks: filter and class visualisation, saliency, style transfer, diagrams."""
