@@ -87,3 +87,13 @@ def test_bad_layers_are_one_line_errors_naming_the_valid_ones():
         visualize_filters(model, "logits")
     with pytest.raises(UserError, match="filters 0..7"):
         visualize_filters(model, "conv1", filters=[8])
+
+
+@pytest.mark.parametrize("parameterization", ["pixel", "fourier"])
+def test_parameterizations_start_at_the_given_images(parameterization):
+    from keraslab.vision.optimize import ImageOptimization
+
+    init = np.random.default_rng(0).uniform(0.1, 0.9, (2, 16, 20, 3)).astype("float32")
+    opt = ImageOptimization(_small_convnet(), None, init, decorrelate=True,
+                            parameterization=parameterization)  # fmt: skip
+    np.testing.assert_allclose(opt.images(), init, atol=1e-5)
