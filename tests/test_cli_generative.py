@@ -114,3 +114,11 @@ def test_evaluate_vae_reports_elbo_and_nll(runs):
     assert result["nll_k"] == 20 and result["nll_images"] == 8
     assert -result["nll"] >= result["test_elbo"] - 5  # log p(x) >= ELBO, up to noise
     assert_one_line_error(run_cli("evaluate", runs["wgan-gp"], "--k", "5"), "--k", "vae")
+
+
+def test_plot_draws_both_networks_of_a_gan(runs, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "gan.png"
+    run_cli("plot", runs["wgan-gp"], "--out", out, "--backend", "torch", check=True)
+    assert Image.open(out).size[0] > Image.open(out).size[1]  # generator | critic, side by side

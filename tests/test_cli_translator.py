@@ -176,3 +176,13 @@ def test_text_classifier_augment_backtranslate_adds_one_paraphrase_per_training_
         ),  # fmt: skip
         "needs --forward RUN",
     )
+
+
+def test_plot_traces_the_encoder_and_decoder(run, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "translator.png"
+    run_cli("plot", run, "--out", out, "--backend", "torch", check=True)
+    # the diagram goes from the two inputs through embeddings, blocks and norms: a dozen boxes
+    width, height = Image.open(out).size
+    assert height > width and height > 1000

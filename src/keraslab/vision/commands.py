@@ -243,13 +243,40 @@ def _diagram(model) -> keras.Model:
         pass
     nets = [n for n in _functional(model) if n is not model]
     if not nets:
+        traced = _traced(model)
+        if traced is not None:
+            return traced
         raise UserError(f"cannot draw {type(model).__name__}: it holds no functional networks.")
     top = [n for n in nets if not any(n is not o and n in _sub(o) for o in nets)]
     if len(top) == 1:
         return top[0]
-    inputs = [keras.Input(tuple(n.inputs[0].shape[1:]), name=f"{n.name}_input") for n in top]
-    outputs = [n(i) for n, i in zip(top, inputs)]
+    inputs, outputs = [], []
+    for net in top:
+        ins = [
+            keras.Input(tuple(t.shape[1:]), dtype=t.dtype, name=f"{net.name}_{t.name}")
+            for t in net.inputs
+        ]
+        inputs += ins
+        outputs.append(net(ins if len(ins) > 1 else ins[0]))
     return keras.Model(inputs, outputs, name=type(model).__name__)
+
+
+def _traced(model):
+    """A subclassed sequence model (translator, GPT, BERT, classifier) traced into a functional
+    graph: its ``call`` run on symbolic token ids, so the diagram shows its layers."""
+    length = getattr(model, "sequence_length", None)
+    if not length:
+        return None
+
+    def ids(name):
+        return keras.Input((int(length),), dtype="int32", name=name)
+
+    for inputs in ([ids("source_ids"), ids("target_in")], ids("token_ids")):
+        try:
+            return keras.Model(inputs, model.call(inputs), name=model.name)
+        except Exception:  # noqa: BLE001 (the other input form)
+            continue
+    return None
 
 
 def _sub(net) -> list:
