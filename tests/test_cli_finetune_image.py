@@ -61,6 +61,14 @@ def test_two_stages_train_and_evaluate(folder, colours):
     proc = run_cli("evaluate", run, check=True)
     assert f"accuracy {summary['test_accuracy']:.3f}" in proc.stdout
     assert_one_line_error(run_cli("train", "--resume", run), "do not resume")
+    # the fine-tuned network's filters and a saliency map of one of its images
+    picture = folder / "filters.png"
+    run_cli("visualize", "filters", run, "--layer", "block1a_dwconv", "--n", "2", "--steps", "3",
+            "--out", picture, check=True)  # fmt: skip
+    assert Image.open(picture).size[0] > 32
+    photo = next((images / "red").iterdir())
+    run_cli("visualize", "saliency", run, "--image", photo, "--out", folder / "s.png", check=True)
+    assert Image.open(folder / "s.png").size == (2 + 2 * 34, 2 + 34)
 
 
 def test_augment_default_trains_on_fresh_augmented_batches(folder, colours):
