@@ -15,8 +15,8 @@ import numpy as np
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, image_grid, save_image_grid
 
-# What a run's networks take: GANs and autoencoders images in [0, 1]; the fine-tuned
-# EfficientNet EfficientNet-Lite's normalisation.
+# What a run's networks take: GANs and autoencoders images in [0, 1]; a fine-tuned
+# EfficientNet-Lite0 its (x - 127) / 128 normalisation.
 _LITE = "lite"
 RUN_INPUTS = {"finetune-image": _LITE}
 LITE0_SIZE = 224
