@@ -166,7 +166,8 @@ def saliency_map(model_spec: str, options) -> str:
     image = read_image(options.image, size=h or 224)
     x = image if c == 3 else image.mean(-1, keepdims=True)
     maps, classes, _ = saliency(net, x[None], options.class_index, preprocess)
-    m = maps[0] / (maps[0].max() + 1e-12)
+    # scaled to the 99th percentile: a few extreme pixels would leave the rest black
+    m = np.clip(maps[0] / (np.percentile(maps[0], 99) + 1e-12), 0.0, 1.0)
     heat = np.stack([m, m * 0.6, m * 0.2], -1)
     grid = image_grid(np.stack([image, heat]), ncols=2)
     _save_png(grid, options.out)
