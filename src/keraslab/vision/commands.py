@@ -13,17 +13,13 @@ import keras
 import numpy as np
 
 from keraslab.errors import UserError
-from keraslab.io import atomic_path, image_grid, save_image_grid
+from keraslab.io import atomic_path, save_image_grid
+from keraslab.vision.style_transfer import lite_preprocess
 
-# What a run's networks take: GANs and autoencoders images in [0, 1]; a fine-tuned
-# EfficientNet-Lite0 its (x - 127) / 128 normalisation.
-_LITE = "lite"
-RUN_INPUTS = {"finetune-image": _LITE}
+# What a run's networks take: GANs and autoencoders images in [0, 1] (no preprocessing); a
+# fine-tuned EfficientNet-Lite0 its own normalisation.
+RUN_PREPROCESS = {"finetune-image": lite_preprocess}
 LITE0_SIZE = 224
-
-
-def _lite(x):
-    return (x * 255.0 - 127.0) / 128.0
 
 
 def load_model(spec: str, size: int | None = None, top: bool = True):
@@ -37,7 +33,8 @@ def load_model(spec: str, size: int | None = None, top: bool = True):
         from keraslab.transfer.efficientnet_lite import efficientnet_lite0_pretrained
 
         s = size or LITE0_SIZE
-        return efficientnet_lite0_pretrained(include_top=top, input_shape=(s, s, 3)), _lite, spec
+        model = efficientnet_lite0_pretrained(include_top=top, input_shape=(s, s, 3))
+        return model, lite_preprocess, spec
     path = Path(spec).expanduser()
     if not path.exists():
         raise UserError(
@@ -64,7 +61,7 @@ def load_model(spec: str, size: int | None = None, top: bool = True):
 
     run = open_run(str(path))
     model, _ = load_recipe(run.recipe).load_model(run)
-    return model, _lite if RUN_INPUTS.get(run.recipe) == _LITE else None, path.name
+    return model, RUN_PREPROCESS.get(run.recipe), path.name
 
 
 def read_image(spec: str, size: int | None = None) -> np.ndarray:
@@ -120,19 +117,26 @@ def _progress(label: str, steps: int, every: int):
     return ProgressLines(max(1, steps // every), label, lines=10)
 
 
+def _ascent(options, label: str, preprocess) -> dict:
+    """The settings of ``visualize filters`` and ``visualize class`` as keyword arguments of
+    :func:`keraslab.vision.filters.maximize`, with progress lines every tenth of the steps."""
+    every = max(1, options.steps // 10)
+    return dict(
+        n=options.n, size=options.size, preprocess=preprocess, steps=options.steps,
+        learning_rate=options.learning_rate, optimizer=options.optimizer,
+        decorrelate=options.decorrelate == "yes", jitter=options.jitter, seed=options.seed,
+        parameterization=options.parameterization, log_every=every,
+        callbacks=[_progress(label, options.steps, every)],
+    )  # fmt: skip
+
+
 def filters(model_spec: str, options) -> str:
     """``keraslab visualize filters``: a grid of the first ``--n`` filters of ``--layer``."""
     from keraslab.vision.filters import visualize_filters
 
     model, preprocess, label = load_model(model_spec, options.size, top=False)
-    every = max(1, options.steps // 10)
-    images, _ = visualize_filters(
-        model, options.layer, n=options.n, size=options.size, preprocess=preprocess,
-        steps=options.steps, learning_rate=options.learning_rate, optimizer=options.optimizer,
-        decorrelate=options.decorrelate == "yes", jitter=options.jitter, seed=options.seed,
-        parameterization=options.parameterization,
-        log_every=every, callbacks=[_progress(f"{label} {options.layer}", options.steps, every)],
-    )  # fmt: skip
+    settings = _ascent(options, f"{label} {options.layer}", preprocess)
+    images, _ = visualize_filters(model, options.layer, **settings)
     return str(save_image_grid(images, options.out, scale=_scale(images)))
 
 
@@ -141,27 +145,19 @@ def class_images(model_spec: str, options) -> str:
     from keraslab.vision.filters import visualize_class
 
     model, preprocess, label = load_model(model_spec, options.size, top=True)
-    every = max(1, options.steps // 10)
-    images, _ = visualize_class(
-        model, options.class_index, n=options.n, size=options.size, preprocess=preprocess,
-        steps=options.steps, learning_rate=options.learning_rate, optimizer=options.optimizer,
-        decorrelate=options.decorrelate == "yes", jitter=options.jitter, seed=options.seed,
-        parameterization=options.parameterization,
-        log_every=every, callbacks=[_progress(f"{label} class {options.class_index}",
-                                              options.steps, every)],
-    )  # fmt: skip
+    settings = _ascent(options, f"{label} class {options.class_index}", preprocess)
+    images, _ = visualize_class(model, options.class_index, **settings)
     return str(save_image_grid(images, options.out, scale=_scale(images)))
 
 
 def saliency_map(model_spec: str, options) -> str:
     """``keraslab visualize saliency``: the image beside its saliency map."""
-    from keraslab.vision.filters import _functional, saliency
+    from keraslab.vision.filters import output_network, saliency
 
     model, preprocess, _ = load_model(model_spec, None, top=True)
-    nets = _functional(model)
-    if not nets or len(nets[0].inputs[0].shape) != 4:
+    net = output_network(model)
+    if len(net.inputs[0].shape) != 4:
         raise UserError("saliency needs a model that takes images.")
-    net = keras.Model(nets[0].inputs[0], nets[0].outputs[0])
     h, w, c = net.inputs[0].shape[1:]
     image = read_image(options.image, size=h or 224)
     x = image if c == 3 else image.mean(-1, keepdims=True)
@@ -169,8 +165,7 @@ def saliency_map(model_spec: str, options) -> str:
     # scaled to the 99th percentile: a few extreme pixels would leave the rest black
     m = np.clip(maps[0] / (np.percentile(maps[0], 99) + 1e-12), 0.0, 1.0)
     heat = np.stack([m, m * 0.6, m * 0.2], -1)
-    grid = image_grid(np.stack([image, heat]), ncols=2)
-    _save_png(grid, options.out)
+    save_image_grid(np.stack([image, heat]), options.out, ncols=2)
     print(f"class {int(classes[0])}", file=sys.stderr)
     return options.out
 
@@ -195,7 +190,7 @@ def style_transfer(content_spec: str, style_spec: str, options) -> str:
         content, style, steps=options.steps, weights=weights,
         learning_rate=options.learning_rate, log_every=every, callbacks=callbacks,
     )  # fmt: skip
-    _save_png(image_grid(np.stack([content, style, image]), ncols=3), out)
+    save_image_grid(np.stack([content, style, image]), out, ncols=3)
     save_image_grid(image[None], out.with_name(out.stem + "_result.png"), ncols=1)
     return str(out)
 
@@ -235,14 +230,14 @@ def plot(model_spec: str, options) -> str:
 
 def _diagram(model) -> keras.Model:
     """A functional model to draw: the model itself, or one whose boxes are its networks."""
-    from keraslab.vision.filters import _functional
+    from keraslab.vision.filters import functional_networks
 
     try:
         if model.inputs and model.outputs:
             return model
     except (AttributeError, ValueError):
         pass
-    nets = [n for n in _functional(model) if n is not model]
+    nets = [n for n in functional_networks(model) if n is not model]
     if not nets:
         traced = _traced(model)
         if traced is not None:
@@ -286,10 +281,3 @@ def _sub(net) -> list:
 
 def _scale(images: np.ndarray) -> int:
     return max(1, 96 // images.shape[1])
-
-
-def _save_png(grid: np.ndarray, path) -> None:
-    from PIL import Image
-
-    with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(grid).save(tmp, format="PNG")

@@ -29,7 +29,7 @@ CONV_TYPES = (
 )
 
 
-def _functional(model) -> list[keras.Model]:
+def functional_networks(model) -> list[keras.Model]:
     """``model`` and every functional model nested in it (attributes and layers), outer first."""
     found, seen = [], set()
 
@@ -58,7 +58,7 @@ def layer_names(model, kinds: tuple = CONV_TYPES) -> list[str]:
     """Names of the layers of ``kinds`` (default: convolutions) in ``model`` and its nested
     functional networks, in order."""
     names = []
-    for net in _functional(model):
+    for net in functional_networks(model):
         names += [layer.name for layer in net.layers if isinstance(layer, kinds)]
     return list(dict.fromkeys(names))
 
@@ -78,7 +78,7 @@ def feature_network(model, layer: str) -> tuple[keras.Model, keras.layers.Layer]
         UserError: no such layer (the message lists the convolution layers), or its input is
             not an image.
     """
-    for net in reversed(_functional(model)):  # innermost first: its input is the image
+    for net in reversed(functional_networks(model)):  # innermost first: its input is the image
         try:
             found = net.get_layer(layer)
         except ValueError:
@@ -93,6 +93,15 @@ def feature_network(model, layer: str) -> tuple[keras.Model, keras.layers.Layer]
     valid = layer_names(model)
     shown = ", ".join(valid[:40]) + (f", ... ({len(valid)} in all)" if len(valid) > 40 else "")
     raise UserError(f"no layer named {layer!r}; the convolution layers are: {shown or 'none'}.")
+
+
+def output_network(model) -> keras.Model:
+    """The outermost functional network of ``model``, from its first input to its first
+    output (a classifier's image -> logits)."""
+    nets = functional_networks(model)
+    if not nets:
+        raise UserError(f"{type(model).__name__} holds no functional Keras network.")
+    return keras.Model(nets[0].inputs[0], nets[0].outputs[0])
 
 
 def _image_size(network: keras.Model, size: int | None) -> tuple[int, int]:
@@ -235,11 +244,7 @@ def visualize_class(model, class_index: int, n: int = 1, size: int | None = None
         layer: str. A dense layer to read logits from (default: the model's output).
     """
     if layer is None:
-        nets = _functional(model)
-        if not nets:
-            raise UserError("class visualisation needs a functional Keras model.")
-        net = nets[0]
-        network = keras.Model(net.inputs[0], net.outputs[0])
+        network = output_network(model)
     else:
         network, _ = feature_network(model, layer)
     if len(network.output.shape) != 2:

@@ -14,16 +14,22 @@ PRETRAINED = ("efficientnet-lite0",)
 MAX_FILTERS = 256
 
 
-def _check_png(flag: str, path: str | None) -> None:
-    if path is not None and not path.lower().endswith(".png"):
-        raise UserError(f"{flag} must end in .png, got {path}.")
+@dataclass
+class PngOutput(Settings):
+    """A command that writes one PNG picture (``--out``)."""
+
+    out: str = option(None, "the PNG to write", required=True, metavar="FILE.png")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.out is not None and not self.out.lower().endswith(".png"):
+            raise UserError(f"--out must end in .png, got {self.out}.")
 
 
 @dataclass
-class AscentOptions(Settings):
+class AscentOptions(PngOutput):
     """Gradient ascent on the input (Olah et al., 2017, "Feature Visualization")."""
 
-    out: str = option(None, "the PNG to write", required=True, metavar="FILE.png")
     steps: int = option(256, "gradient steps", positive=True, max=100_000)
     learning_rate: float = option(0.05, "step size (Adam on the image's logits)", above=0, max=100)
     optimizer: str = option(
@@ -42,10 +48,6 @@ class AscentOptions(Settings):
     )  # fmt: skip
     seed: int = seed_option(0)
 
-    def validate(self) -> None:
-        super().validate()
-        _check_png("--out", self.out)
-
 
 @dataclass
 class FiltersOptions(AscentOptions):
@@ -62,22 +64,17 @@ class ClassOptions(AscentOptions):
 
 
 @dataclass
-class SaliencyOptions(Settings):
-    image: str = option(None, "the image (PNG/JPEG, or skimage:NAME)", required=True,
-                        metavar="IMAGE")  # fmt: skip
+class SaliencyOptions(PngOutput):
     out: str = option(None, "the PNG to write: image | saliency", required=True,
                       metavar="FILE.png")  # fmt: skip
+    image: str = option(None, "the image (PNG/JPEG, or skimage:NAME)", required=True,
+                        metavar="IMAGE")  # fmt: skip
     class_index: int | None = option(None, "the class (default: the top class)", min=0,
                                      max=100_000, flag="--class", metavar="K")  # fmt: skip
 
-    def validate(self) -> None:
-        super().validate()
-        _check_png("--out", self.out)
-
 
 @dataclass
-class StyleTransferOptions(Settings):
-    out: str = option(None, "the PNG to write", required=True, metavar="FILE.png")
+class StyleTransferOptions(PngOutput):
     steps: int = option(400, "optimisation steps", positive=True, max=100_000)
     size: int = option(256, "side of the result in pixels (images are resized and cropped)",
                        min=32, max=1024)  # fmt: skip
@@ -88,17 +85,8 @@ class StyleTransferOptions(Settings):
     every: int = option(100, "save an intermediate image every N steps (0: none)", min=0,
                         max=100_000)  # fmt: skip
 
-    def validate(self) -> None:
-        super().validate()
-        _check_png("--out", self.out)
-
 
 @dataclass
-class PlotOptions(Settings):
-    out: str = option(None, "the PNG to write", required=True, metavar="FILE.png")
+class PlotOptions(PngOutput):
     expand_nested: bool = option(False, "draw the layers inside nested models")
     show_shapes: bool = option(False, "label each layer with its output shape")
-
-    def validate(self) -> None:
-        super().validate()
-        _check_png("--out", self.out)

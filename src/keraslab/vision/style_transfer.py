@@ -65,13 +65,20 @@ def feature_layers(network: keras.Model, names) -> keras.Model:
     return keras.Model(network.inputs[0], outputs, name="style_features")
 
 
+def lite_preprocess(images):
+    """[0, 1] RGB images normalised as EfficientNet-Lite expects (``preprocess`` of 0-255)."""
+    from keraslab.transfer.efficientnet_lite import preprocess
+
+    return preprocess(images * 255.0)
+
+
 def efficientnet_features(size: int) -> tuple[keras.Model, callable]:
     """The ImageNet EfficientNet-Lite0 (no classifier) at ``size`` x ``size``, and its
     preprocessing of [0, 1] RGB images."""
     from keraslab.transfer.efficientnet_lite import efficientnet_lite0_pretrained
 
     net = efficientnet_lite0_pretrained(include_top=False, input_shape=(size, size, 3))
-    return net, lambda x: (x * 255.0 - 127.0) / 128.0
+    return net, lite_preprocess
 
 
 def style_transfer(
