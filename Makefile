@@ -60,8 +60,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install efficientnet-lite-pytorch sentence-transformers
 	touch $@ $(VENV)/.installed
 
+# Chromium for the tests of the report pages in a real browser (Playwright drives it; no
+# browser download).
+$(VENV)/.browser: | $(BIN)/python
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q --no-install-recommends chromium || (apt-get update -q && apt-get install -y -q --no-install-recommends chromium); \
+	  else echo "note: Chromium not installed, the report page tests need it (sudo apt-get install -y chromium)"; fi; fi
+	touch $@
+
 install: $(VENV)/.installed $(VENV)/.data $(VENV)/.pretrained
-install-dev: $(VENV)/.installed-dev $(VENV)/.data $(VENV)/.pretrained
+install-dev: $(VENV)/.installed-dev $(VENV)/.data $(VENV)/.pretrained $(VENV)/.browser
 
 # The main job needs only its backend and MNIST: the rest of `install` is left to `make install`.
 run: $(VENV)/.installed $(VENV)/.mnist

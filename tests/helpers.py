@@ -77,6 +77,43 @@ def assert_one_line_error(proc, *fragments):
         assert f.lower() in lines[0].lower(), (f, lines[0])
 
 
+# ---- TensorBoard event files, read with TensorBoard's own reader ------------------------------
+def read_scalars(folder) -> dict:
+    """{tag: [(step, value)]} of the event files in ``folder`` (TensorBoard's reader)."""
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0, "images": 0})
+    acc.Reload()
+    out = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+    for t in acc.Tags()["tensors"]:  # tf.summary (TF2) stores scalars as tensors
+        values = []
+        for e in acc.Tensors(t):
+            proto = e.tensor_proto
+            values.append((e.step, float(proto.float_val[0]) if proto.float_val
+                           else float(np.frombuffer(proto.tensor_content, "float32")[0])))  # fmt: skip
+        out[t] = values
+    return out
+
+
+def read_images(folder) -> dict:
+    """{tag: [(step, (height, width))]} of the images in ``folder``'s event files."""
+    import io
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder), size_guidance={"images": 0, "tensors": 0})
+    acc.Reload()
+    out = {t: [(e.step, (e.height, e.width)) for e in acc.Images(t)] for t in acc.Tags()["images"]}
+    for t in acc.Tags()["tensors"]:  # tf.summary.image: [width, height, png...] strings
+        out[t] = [
+            (e.step, Image.open(io.BytesIO(e.tensor_proto.string_val[2])).size[::-1])
+            for e in acc.Tensors(t)
+        ]
+    return out
+
+
 # ---- a tiny synthetic English->Spanish language (adjectives move after the noun) ------------
 _NOUNS = {"dog": "perro", "cat": "gato", "horse": "caballo", "bird": "pájaro", "boy": "niño",
           "book": "libro", "tree": "árbol", "king": "rey"}  # fmt: skip

@@ -47,6 +47,7 @@ def test_train_writes_a_complete_run(finished_run):
     assert (finished_run / "samples" / "epoch_001.png").is_file()
     assert (finished_run / "checkpoints" / "last.npz").is_file()
     assert json.loads((finished_run / "summary.json").read_text())["epochs"] == 1
+    assert "complete: 1 epoch(s) logged" in (finished_run / "report.html").read_text()
 
 
 def test_sample_writes_a_grid_and_refuses_to_overwrite(finished_run, tmp_path):

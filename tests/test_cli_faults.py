@@ -265,8 +265,9 @@ def _interrupt(args, ready, delay: float, sig=signal.SIGKILL, timeout: float = 3
 
 def _rows(run) -> list[dict]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    for r in rows:
-        r.pop("seconds")
+    for r in rows:  # the resource figures differ from run to run
+        for key in ("seconds", "samples_per_second", "peak_rss_mb"):
+            r.pop(key)
     return rows
 
 

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run_cli, snapshot
+from browser import REPORT_SECTIONS, open_page
+from helpers import assert_one_line_error, read_images, read_scalars, run_cli, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,8 @@ def runs(tmp_path_factory):
     )
     run_cli("train", "wgan-gp", *TINY, "--subset", "128", "--n-critic", "1", "--conditional",
             "--out", out, check=True)  # fmt: skip
-    run_cli("train", "autoencoder", *TINY, "--noise", "gaussian", "--out", out, check=True)
+    run_cli("train", "autoencoder", *TINY, "--epochs", "2", "--noise", "gaussian",
+            "--tensorboard", "--out", out, check=True)  # fmt: skip
     return {p.name.rsplit("-", 2)[0]: p for p in out.iterdir()}
 
 
@@ -122,3 +124,36 @@ def test_plot_draws_both_networks_of_a_gan(runs, tmp_path):
     out = tmp_path / "gan.png"
     run_cli("plot", runs["wgan-gp"], "--out", out, "--backend", "torch", check=True)
     assert Image.open(out).size[0] > Image.open(out).size[1]  # generator | critic, side by side
+
+
+def test_every_run_has_a_page_that_loads_in_a_browser(runs, tmp_path):
+    for name in ("vae", "wgan-gp", "autoencoder"):
+        seen = open_page(runs[name] / "report.html", tmp_path / f"{name}.png")
+        assert seen["problems"] == [] and seen["broken_images"] == [], name
+        assert seen["sections"] == REPORT_SECTIONS and not seen["blank"], name
+        assert seen["images"] >= 1, name  # the samples or reconstructions of the last epoch
+    seen = open_page(runs["autoencoder"] / "report.html", tmp_path / "ae.png")
+    assert seen["slider"]["after"] == "epoch 1" and seen["slider"]["loaded"]
+    out = tmp_path / "compare.html"
+    run_cli("compare", *runs.values(), "--out", out, check=True)
+    seen = open_page(out, tmp_path / "compare.png")
+    assert seen["problems"] == [] and seen["broken_images"] == [] and not seen["blank"]
+    assert seen["images"] == 4 and "curves" in seen["sections"]  # vae: samples + reconstructions
+    page = out.read_text()
+    assert "critic_loss: not logged by autoencoder-" in page  # a GAN metric, named as missing
+
+
+def test_the_page_shows_the_evaluation_and_tensorboard_has_the_log(runs):
+    summary = json.loads((runs["vae"] / "summary.json").read_text())
+    page = (runs["vae"] / "report.html").read_text()
+    assert f"{summary['nll']:.4g}" in page
+    lines = [
+        json.loads(x) for x in (runs["autoencoder"] / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert all(r["samples_per_second"] > 0 and r["peak_rss_mb"] > 100 for r in lines)
+    events = runs["autoencoder"] / "tensorboard"
+    train, val = read_scalars(events / "train"), read_scalars(events / "validation")
+    for key in ("loss", "seconds", "samples_per_second", "peak_rss_mb"):
+        assert [v for _, v in train[f"epoch_{key}"]] == pytest.approx([r[key] for r in lines])
+    assert [v for _, v in val["epoch_loss"]] == pytest.approx([r["val_loss"] for r in lines])
+    assert [step for step, _ in read_images(events / "samples")["reconstructions"]] == [0, 1]

@@ -48,6 +48,11 @@ def test_run_holds_config_tokenizer_checkpoints_samples_and_scores(run):
     assert 0 <= summary["test_bleu"] <= 100 and summary["test_chrf"] > 20
     text = (run / "samples" / "epoch_003.txt").read_text(encoding="utf-8")
     assert "EN   the" in text and "REF  el" in text and "OUT  " in text
+    import html
+
+    page = html.unescape((run / "report.html").read_text(encoding="utf-8"))
+    assert text.splitlines()[1] in page  # the last epoch's sample translations on the page
+    assert f"{summary['test_chrf']:.4g}" in page and "val_chrf" in page
 
 
 def test_translate_arguments_stdin_and_beam(run):

@@ -119,20 +119,30 @@ class ProgressLines(keras.callbacks.Callback):
 
 
 class MetricsLog(keras.callbacks.Callback):
-    """Append one JSON line per epoch (``epoch`` counted from 1, every log value, seconds)."""
+    """Append one JSON line per epoch: ``epoch`` (counted from 1), ``seconds``, the training
+    ``samples_per_second`` (when ``samples_per_epoch`` is known), the process's ``peak_rss_mb``
+    so far, and every log value.
 
-    def __init__(self, path):
+    Args:
+        path: str or Path. The ``metrics.jsonl`` file.
+        samples_per_epoch: optional int. Training samples in one epoch (:func:`count_samples`).
+    """
+
+    def __init__(self, path, samples_per_epoch: int | None = None):
         super().__init__()
         self.path = Path(path)
+        self.samples_per_epoch = samples_per_epoch
+        self.last_row: dict | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {
-            "epoch": epoch + 1,
-            "seconds": round(time.time() - getattr(self, "_t0", time.time()), 3),
-        }
+        seconds = time.time() - getattr(self, "_t0", time.time())
+        row = {"epoch": epoch + 1, "seconds": round(seconds, 3)}
+        if self.samples_per_epoch and row["seconds"] > 0:  # the logged seconds: they agree
+            row["samples_per_second"] = round(self.samples_per_epoch / row["seconds"], 1)
+        row["peak_rss_mb"] = peak_rss_mb()
         for k, v in (logs or {}).items():
             v = float(v)
             row[k] = v if math.isfinite(v) else None  # NaN/inf are not JSON
@@ -141,6 +151,167 @@ class MetricsLog(keras.callbacks.Callback):
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        self.last_row = row
+
+
+def peak_rss_mb() -> float | None:
+    """The largest resident memory of this process so far, in MB (None where unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import sys
+
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes / KB
+
+
+def count_samples(x) -> int | None:
+    """Training samples per epoch of ``fit``'s ``x``: an array (or a dict/tuple of arrays),
+    or a batch sequence (its ``num_samples()``, else batches x ``batch_size``)."""
+    if hasattr(x, "num_samples"):
+        return int(x.num_samples())
+    if isinstance(x, keras.utils.PyDataset):
+        size = getattr(x, "batch_size", None)
+        return len(x) * int(size) if size else None
+    if isinstance(x, dict):
+        x = next(iter(x.values()), None)
+    elif isinstance(x, (list, tuple)):
+        x = x[0] if x else None
+    shape = getattr(x, "shape", None)
+    return int(shape[0]) if shape else None
+
+
+class ReportPage(keras.callbacks.Callback):
+    """Rewrite the run's ``report.html`` (:mod:`keraslab.report`) at the end of every epoch.
+    A page that cannot be written is a warning on stderr, once: it never stops a training."""
+
+    def __init__(self, run_path):
+        super().__init__()
+        self.run_path, self.warned = Path(run_path), False
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keraslab.report import write_report
+
+        try:
+            write_report(self.run_path)
+        except Exception as e:  # noqa: BLE001 - a page must not end hours of training
+            if not self.warned:
+                import sys
+
+                print(f"keraslab: warning: report.html not written ({e})", file=sys.stderr)
+                self.warned = True
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+    """TensorBoard event files of a run: each epoch's scalars (exactly the line
+    :class:`MetricsLog` just wrote, resource figures included) and the newest sample grids.
+
+    With TensorFlow and TensorBoard installed (any backend), the scalars go through Keras's own
+    ``keras.callbacks.TensorBoard`` (``LOG_DIR/train`` and ``LOG_DIR/validation``, tags
+    ``epoch_<key>``, step = epoch index from 0) and the images through ``tf.summary``; without
+    it, through tensorboardX in the same layout. Images are under ``LOG_DIR/samples``, tag =
+    the folder name (``samples``, ``reconstructions``).
+
+    Args:
+        log_dir: str or Path. ``RUN/tensorboard``.
+        metrics_log: the run's :class:`MetricsLog` (placed before this callback).
+        image_dirs: folders holding ``epoch_NNN.png`` grids.
+        writer: "auto", "keras" or "tensorboardx".
+    """
+
+    def __init__(self, log_dir, metrics_log: MetricsLog, image_dirs=(), writer: str = "auto"):
+        super().__init__()
+        from keraslab.report import tensorboard_writer
+
+        writer = tensorboard_writer(writer)
+        self.log_dir, self.metrics_log = Path(log_dir), metrics_log
+        self.image_dirs, self.writer = [Path(d) for d in image_dirs], writer
+        self._keras = self._tbx = self._images = None
+        if writer == "keras":
+            self._keras = keras.callbacks.TensorBoard(
+                str(self.log_dir), write_graph=False, update_freq="epoch", profile_batch=0
+            )
+
+    def set_model(self, model):
+        super().set_model(model)
+        if self._keras is not None:
+            self._keras.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        if self._keras is not None:
+            self._keras.on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        if self._keras is not None:
+            self._keras.on_train_end(logs)
+        for w in [*(self._tbx or {}).values(), *([self._images] if self._images else [])]:
+            w.close()  # the next fit (a second stage, a resume) opens new files
+        self._tbx = self._images = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = dict(self.metrics_log.last_row or {})
+        row.pop("epoch", None)
+        scalars = {k: v for k, v in row.items() if v is not None}
+        if self._keras is not None:
+            self._keras.on_epoch_end(epoch, scalars)
+        else:
+            self._tensorboardx_scalars(epoch, scalars)
+        self._write_images(epoch)
+
+    def _tensorboardx_scalars(self, epoch, scalars):
+        from tensorboardX import SummaryWriter
+
+        if self._tbx is None:
+            self._tbx = {
+                "train": SummaryWriter(str(self.log_dir / "train")),
+                "validation": SummaryWriter(str(self.log_dir / "validation")),
+            }
+        for key, value in scalars.items():
+            which, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            self._tbx[which].add_scalar(f"epoch_{name}", float(value), epoch)
+        for w in self._tbx.values():
+            w.flush()
+
+    def _write_images(self, epoch):
+        grids = []
+        for folder in self.image_dirs:
+            path = folder / f"epoch_{epoch + 1:03d}.png"
+            if path.is_file():
+                from PIL import Image
+
+                grids.append((folder.name, np.asarray(Image.open(path).convert("RGB"))))
+        if not grids:
+            return
+        if self.writer == "keras":
+            import tensorflow as tf
+
+            if self._images is None:
+                self._images = tf.summary.create_file_writer(str(self.log_dir / "samples"))
+            with self._images.as_default():
+                for tag, image in grids:
+                    tf.summary.image(tag, image[None], step=epoch)
+            self._images.flush()
+        else:
+            from tensorboardX import SummaryWriter
+
+            if self._images is None:
+                self._images = SummaryWriter(str(self.log_dir / "samples"))
+            for tag, image in grids:
+                self._images.add_image(tag, image, epoch, dataformats="HWC")
+            self._images.flush()
+
+
+def run_callbacks(run, samples_per_epoch=None, tensorboard: bool = False, checkpoint=None):
+    """The callbacks every training of a run ends with, in order: the metrics log, the
+    checkpoint (when given), the report page and (``tensorboard``) the event files."""
+    log = MetricsLog(run.metrics_path, samples_per_epoch)
+    callbacks = [log] + ([checkpoint] if checkpoint is not None else [])
+    callbacks.append(ReportPage(run.path))
+    if tensorboard:
+        image_dirs = [run.samples, run.path / "reconstructions"]
+        callbacks.append(TensorBoardLog(run.path / "tensorboard", log, image_dirs))
+    return callbacks
 
 
 class Checkpoint(keras.callbacks.Callback):

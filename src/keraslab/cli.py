@@ -1,5 +1,5 @@
 """``keraslab`` command line: train | sample | evaluate | export | translate | generate |
-classify | list.
+classify | augment | visualize | style-transfer | plot | report | compare | list.
 
 The parsers are generated from what the recipes declare (``keraslab.recipes.specs``): ``train
 RECIPE`` takes the fields of that recipe's ``Config``; a command on a run (``sample RUN``, ...)
@@ -40,6 +40,8 @@ COMMANDS = {
     "visualize": "what a convnet sees: filters, class images, saliency (visualize filters MODEL)",
     "style-transfer": "neural style transfer of a content image to a style image's textures",
     "plot": "draw a model's diagram (a run, a .keras file or efficientnet-lite0)",
+    "report": "rebuild a run's report.html (curves, samples, metrics, settings) [--open]",
+    "compare": "one page comparing runs: settings that differ, curves, final metrics",
     "list": "recipes and datasets (and which datasets are installed)",
 }
 # Commands that also read text: the arguments after RUN, or lines of standard input.
@@ -205,6 +207,11 @@ def _train_parser(s, argv, target, recipes, recipe_info, open_run) -> None:
     r.add_argument("--out", default="runs", help="folder of run directories (default runs/)")
     r.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files under RUN/tensorboard (scalars, sample grids)",
+    )
 
 
 def _run_parser(s, argv, target, recipe_info, open_run) -> None:
@@ -243,9 +250,14 @@ def _tool_parser(s, entry) -> None:
 
 def _tool_arguments(s, tool) -> None:
     for i, (metavar, what) in enumerate(tool.inputs):
-        s.add_argument("input" if i == 0 else f"input{i}", metavar=metavar, help=what)
+        many = tool.many and i == len(tool.inputs) - 1
+        s.add_argument(
+            "input" if i == 0 else f"input{i}", metavar=metavar, help=what,
+            nargs="+" if many else None,
+        )  # fmt: skip
     add_options(s, tool.options)
-    s.add_argument("--backend", choices=BACKENDS)
+    if tool.backend is not None:
+        s.add_argument("--backend", choices=BACKENDS)
 
 
 def _refuse_extra(extra, target) -> None:
@@ -373,6 +385,10 @@ def _cmd_train(args, target: Target) -> None:
     info = target.info
     values = given(args, info.Config)
     verbose = 0 if args.quiet else 1
+    if args.tensorboard:
+        from keraslab.report import tensorboard_writer
+
+        tensorboard_writer()  # installed? (before Keras loads)
     if target.run is not None:
         changed = [n for n in values if n != "epochs"]
         if changed or args.recipe:
@@ -388,7 +404,10 @@ def _cmd_train(args, target: Target) -> None:
             )
         _set_backend(args.backend or target.run.config.get("backend"))
         load_recipe(info.name).resume(
-            str(target.run.path), epochs=values.get("epochs"), verbose=verbose
+            str(target.run.path),
+            epochs=values.get("epochs"),
+            verbose=verbose,
+            tensorboard=args.tensorboard,
         )
         return
     values = info.Config.from_cli(values, info.datasets)
@@ -411,7 +430,9 @@ def _cmd_train(args, target: Target) -> None:
     config.validate()  # before Keras loads: a bad value costs no import
     check_writable_dir(args.out)
     _set_backend(args.backend, info.default_backend)
-    load_recipe(info.name).train(config, out=args.out, verbose=verbose)
+    load_recipe(info.name).train(
+        config, out=args.out, verbose=verbose, tensorboard=args.tensorboard
+    )
 
 
 def _read_lines(given_text: list[str], what: str) -> list[str]:
@@ -537,7 +558,8 @@ def _cmd_tool(args) -> None:
             raise UserError(f"{out} exists: choose another --out, or remove it first.")
         check_writable_dir(os.path.dirname(os.path.abspath(out)))
     inputs = [getattr(args, "input" if i == 0 else f"input{i}") for i in range(len(tool.inputs))]
-    _set_backend(args.backend, tool.backend)
+    if tool.backend is not None:
+        _set_backend(args.backend, tool.backend)
     module, function = tool.run.split(":")
     print(getattr(importlib.import_module(module), function)(*inputs, options))
 

@@ -58,15 +58,29 @@ class Run:
         return path
 
     def metrics(self) -> list[dict]:
+        """The epoch log (``metrics.jsonl``), without lines that are not readable."""
+        return self.read_metrics()[0]
+
+    def read_metrics(self) -> tuple[list[dict], list[int]]:
+        """``(rows, bad)``: the epoch log's rows and the numbers (from 1) of the lines that are
+        not JSON objects (a line cut by a crash, or damaged)."""
         if not self.metrics_path.is_file():
-            return []
-        rows = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut by a crash
+            return [], []
+        rows, bad = [], []
+        text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
                 continue
-        return rows
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                bad.append(number)
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                bad.append(number)
+        return rows, bad
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep one line per epoch up to ``epochs`` (a resumed run repeats what the crash lost)."""
@@ -294,6 +308,9 @@ def save_evaluation(run: Run, key: str, result: dict) -> None:
     previous = json.loads(path.read_text()) if path.is_file() else {}
     previous[key] = result
     write_json(path, previous)
+    from keraslab.report import write_report  # the page shows every evaluation
+
+    write_report(run.path)
 
 
 def update_config(run: Run, **changes) -> None:

@@ -1,5 +1,5 @@
-"""The commands that are not about one run (``augment``, ``visualize``, ``style-transfer``,
-``plot``), declared once: their inputs, options and the function that does the work. The CLI
+"""The commands that are not one recipe's (``augment``, ``visualize``, ``style-transfer``,
+``plot``, ``report``, ``compare``), declared once: their inputs, options and the function that does the work. The CLI
 generates their parsers from these declarations, and the bad-value tests are generated from
 them too. Keras-free: importing this chooses no backend.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.augment.specs import SUBCOMMANDS as AUGMENT
+from keraslab.report import CompareOptions, ReportOptions
 from keraslab.vision import specs as vision
 
 
@@ -22,14 +23,17 @@ class Tool:
         what: one line of help.
         run: ``"module:function"`` called as ``function(*inputs, options)`` after the backend is
             chosen; it returns the path it wrote (printed).
-        backend: the backend used when none is chosen (measured fastest for the work).
+        backend: the backend used when none is chosen (measured fastest for the work); None:
+            the command needs no Keras (no ``--backend``).
+        many: the last input takes one or more values (``compare RUN1 RUN2 ...``).
     """
 
     options: type
     inputs: tuple[tuple[str, str], ...]
     what: str
     run: str | None = None
-    backend: str = "torch"
+    backend: str | None = "torch"
+    many: bool = False
 
 
 _MODEL = ("MODEL", "a run folder, a .keras file, or efficientnet-lite0 (ImageNet)")
@@ -74,6 +78,21 @@ TOOLS: dict[str, dict[str, Tool] | Tool] = {
         "draw a model's diagram (keras plot_model)",
         "keraslab.vision.commands:plot",
     ),  # fmt: skip
+    "report": Tool(
+        ReportOptions,
+        (("RUN", "a run folder made by `keraslab train`"),),
+        "rebuild RUN/report.html",
+        "keraslab.report:report_command",
+        backend=None,
+    ),
+    "compare": Tool(
+        CompareOptions,
+        (("RUN", "two or more run folders"),),
+        "compare runs on one page",
+        "keraslab.report:compare_command",
+        backend=None,
+        many=True,
+    ),
 }
 
 

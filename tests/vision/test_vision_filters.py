@@ -43,7 +43,7 @@ def test_gradient_ascent_raises_the_filters_activation_at_every_logged_step():
 def test_normalized_ascent_and_class_visualization_raise_their_scores():
     model = _small_convnet(seed=2)
     _, history = visualize_filters(
-        model, "conv1", n=2, steps=20, log_every=5, optimizer="normalized", learning_rate=0.5,
+        model, "conv1", n=2, steps=20, log_every=5, optimizer="normalized", learning_rate=0.2,
         decorrelate=False, jitter=0,
     )  # fmt: skip
     scores = history.history["score"]

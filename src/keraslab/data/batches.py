@@ -35,6 +35,10 @@ class EpochBatches(keras.utils.PyDataset):
     def plan(self) -> None:
         """Prepare the current epoch's batch order (nothing by default)."""
 
+    def num_samples(self) -> int:
+        """Training samples in one epoch (full batches unless a subclass knows better)."""
+        return len(self) * int(self.batch_size)
+
     def on_epoch_end(self):
         self.epoch += 1
         self.plan()
@@ -67,6 +71,9 @@ class ArrayBatches(EpochBatches):
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)
+
+    def num_samples(self) -> int:
+        return len(self.x)
 
     def __getitem__(self, i):
         idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
@@ -171,6 +178,9 @@ class TranslationBatches(EpochBatches):
 
     def __len__(self):
         return len(self.batches)
+
+    def num_samples(self) -> int:
+        return sum(len(b) for b in self.batches)
 
     def __getitem__(self, index):
         rows = self.batches[index]

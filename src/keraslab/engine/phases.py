@@ -112,6 +112,12 @@ class PhaseOptimizers(keras.optimizers.Optimizer):
     def variables(self):
         return [v for opt in self.phase_optimizers.values() for v in opt.variables]
 
+    @property
+    def optimizers(self) -> list:
+        """The phase optimizers (what Keras's TensorBoard callback reads the learning rates of:
+        ``learning_rate_<optimizer name>``, instead of this container's 0)."""
+        return list(self.phase_optimizers.values())
+
     def build_phases(self, phases: Sequence[Phase]):
         for phase in phases:
             if not phase.optimizer.built:

@@ -23,8 +23,8 @@ from dataclasses import asdict
 import numpy as np
 
 from keraslab.errors import UserError
-from keraslab.io import atomic_path, write_json
-from keraslab.recipes.base import Recipe
+from keraslab.io import atomic_path
+from keraslab.recipes.base import Recipe, write_summary
 from keraslab.recipes.specs.asset_pricing import (  # noqa: F401 - part of this module's API
     AUTOENCODERS,
     BASELINES,
@@ -197,7 +197,7 @@ def _fit(run: Run, config: Config, panel, windows, verbose, echo) -> dict:
         "r2": table,
         **files,
     }
-    write_json(run.summary_path, summary)
+    write_summary(run, summary)
     echo(format_table(table))
     echo(f"run directory: {run.path}")
     return summary
@@ -265,6 +265,14 @@ def write_table(run: Run, table: dict, title: str = "") -> dict:
     return files
 
 
+def _no_tensorboard(tensorboard: bool) -> None:
+    if tensorboard:
+        raise UserError(
+            "--tensorboard: asset-pricing runs fit many small estimators, not epochs of one "
+            "model; their results are in results.jsonl, r2.md and report.html."
+        )
+
+
 class AssetPricingRecipe(Recipe):
     """Not one ``model.fit``: many small estimators, each result appended to ``results.jsonl``
     as soon as it is known, so ``train`` and ``resume`` are this recipe's own."""
@@ -272,10 +280,14 @@ class AssetPricingRecipe(Recipe):
     name = NAME
     Config = Config
 
-    def train(self, config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
+    def train(
+        self, config: Config, out: str = "runs", verbose: int = 1, echo=print,
+        tensorboard: bool = False,
+    ) -> dict:  # fmt: skip
         """A new asset-pricing run under ``out``; returns the summary (also summary.json)."""
         import keras
 
+        _no_tensorboard(tensorboard)
         config.validate()
         panel = load_data(config)  # bad input fails here, before anything is written
         windows = check_panel(config, panel)
@@ -283,7 +295,11 @@ class AssetPricingRecipe(Recipe):
         echo(f"run directory: {run.path}")
         return _fit(run, config, panel, windows, verbose, echo)
 
-    def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
+    def resume(
+        self, run_path, epochs: int | None = None, verbose: int = 1, echo=print,
+        tensorboard: bool = False,
+    ) -> dict:  # fmt: skip
+        _no_tensorboard(tensorboard)
         run, config = reopen_run(run_path, NAME, self.config_from_run, epochs)
         panel = load_data(config)
         windows = check_panel(config, panel)

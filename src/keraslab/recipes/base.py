@@ -49,6 +49,7 @@ class Job:
     echo: Any = print
     monitor: str | None = None  # the log key of the best checkpoint (set from the recipe's)
     notes: dict = field(default_factory=dict)  # what one hook tells a later one (e.g. counts)
+    tensorboard: bool = False  # also write TensorBoard event files (RUN/tensorboard)
 
 
 class Recipe:
@@ -101,8 +102,11 @@ class Recipe:
         return getattr(model, "generator", model)
 
     # ---- shared machinery ------------------------------------------------------------------------
-    def train(self, config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
-        """Start a new run under ``out``; returns the summary (also in ``summary.json``)."""
+    def train(
+        self, config, out: str = "runs", verbose: int = 1, echo=print, tensorboard: bool = False
+    ) -> dict:
+        """Start a new run under ``out``; returns the summary (also in ``summary.json``).
+        ``tensorboard``: also write TensorBoard event files under ``RUN/tensorboard``."""
         import keras
 
         config.validate()
@@ -111,6 +115,7 @@ class Recipe:
         echo(f"run directory: {run.path}")
         try:
             job = self._start(run, config, data, echo)
+            job.tensorboard = tensorboard
         except UserError:  # found after the folder was made: leave nothing behind
             _remove_unstarted(run)
             raise
@@ -128,17 +133,24 @@ class Recipe:
         self.initialize(job)
         return job
 
-    def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print) -> dict:
+    def resume(
+        self, run_path, epochs: int | None = None, verbose: int = 1, echo=print,
+        tensorboard: bool = False,
+    ) -> dict:  # fmt: skip
         """Continue a run from its newest checkpoint (weights, optimizers, seeds, epoch); a run
-        stopped before its first checkpoint starts again from epoch 1, as it began."""
+        stopped before its first checkpoint starts again from epoch 1, as it began. Event
+        files go on being written if the run has them (or ``tensorboard``)."""
         run, config = reopen_run(run_path, self.name, self.config_from_run, epochs)
+        tensorboard = tensorboard or (run.path / "tensorboard").is_dir()
         with run_lock(run):
             data = self.load_data(config)
             if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
                 continue_run(run, 0, config.epochs, epochs, echo)
-                return self.fit(self._start(run, config, data, echo), verbose)
+                job = self._start(run, config, data, echo)
+                job.tensorboard = tensorboard
+                return self.fit(job, verbose)
             job, header = self._load(run, config, "last", data)
-            job.echo = echo
+            job.echo, job.tensorboard = echo, tensorboard
             job.initial_epoch = header["epoch"]
             continue_run(run, job.initial_epoch, config.epochs, epochs, echo)
             return self.fit(job, verbose, best=header["meta"].get("best"))
@@ -148,16 +160,20 @@ class Recipe:
         callbacks, the metrics log and the checkpoints; then ``summary.json``."""
         import keras
 
-        from keraslab.callbacks import Checkpoint, MetricsLog, StopOnNonFinite
+        from keraslab.callbacks import Checkpoint, StopOnNonFinite, count_samples, run_callbacks
 
         run, config = job.run, job.config
         job.monitor = self.monitor
-        callbacks = [StopOnNonFinite(), *self.callbacks(job), MetricsLog(run.metrics_path)]
-        callbacks.append(
-            Checkpoint(run.checkpoints, monitor=job.monitor, mode=self.monitor_mode, best=best)
-        )
         t0 = time.time()
         inputs = self.fit_inputs(job)
+        checkpoint = Checkpoint(
+            run.checkpoints, monitor=job.monitor, mode=self.monitor_mode, best=best
+        )
+        callbacks = [
+            StopOnNonFinite(),
+            *self.callbacks(job),
+            *run_callbacks(run, count_samples(inputs.get("x")), job.tensorboard, checkpoint),
+        ]
         if isinstance(inputs.get("x"), keras.utils.PyDataset):
             # Our batch sequences order themselves per (seed, epoch); Keras would otherwise
             # reshuffle their batches from the global random state, which a resume cannot restore.
@@ -180,10 +196,7 @@ class Recipe:
         summary.update({k: last[0][k] for k in self.reported if k in last[0]})
         summary.update(self.summarize(job, seconds))
         summary.update(metric_curves(run, self.curves))
-        summary["complete"] = True  # written last: a run without summary.json is not finished
-        from keraslab.io import write_json
-
-        write_json(run.summary_path, summary)
+        write_summary(run, summary)
         job.echo(f"run directory: {run.path}")
         return summary
 
@@ -224,6 +237,17 @@ class Recipe:
         from keraslab.runs import save_evaluation
 
         save_evaluation(run, key, result)
+
+
+def write_summary(run: Run, summary: dict) -> None:
+    """End a run: ``summary.json`` (``complete`` set: a run without it is not finished), then
+    the final ``report.html``."""
+    from keraslab.io import write_json
+    from keraslab.report import write_report
+
+    summary["complete"] = True
+    write_json(run.summary_path, summary)
+    write_report(run.path)
 
 
 def metric_curves(run: Run, keys) -> dict:

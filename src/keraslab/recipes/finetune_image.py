@@ -21,12 +21,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keraslab.callbacks import MetricsLog
+from keraslab.callbacks import run_callbacks
 from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
-from keraslab.io import atomic_path, write_json
+from keraslab.io import atomic_path
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
-from keraslab.recipes.base import Recipe
+from keraslab.recipes.base import Recipe, write_summary
 from keraslab.recipes.specs.finetune_image import Config
 from keraslab.runs import new_run, update_config
 
@@ -153,7 +153,10 @@ class FinetuneImageRecipe(Recipe):
     name = "finetune-image"
     Config = Config
 
-    def train(self, config: Config, out: str = "runs", verbose: int = 1, echo=print) -> dict:
+    def train(
+        self, config: Config, out: str = "runs", verbose: int = 1, echo=print,
+        tensorboard: bool = False,
+    ) -> dict:  # fmt: skip
         """Two-stage fine-tuning in a new run under ``out``; returns the summary."""
         from keraslab.transfer.finetune import fine_tune
 
@@ -182,7 +185,7 @@ class FinetuneImageRecipe(Recipe):
             head_epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
             unfreeze_blocks=config.unfreeze_blocks, head_learning_rate=config.learning_rate,
             fine_tune_learning_rate=config.fine_tune_learning_rate,
-            callbacks=[MetricsLog(run.metrics_path)], verbose=verbose, **batching,
+            callbacks=run_callbacks(run, len(y), tensorboard), verbose=verbose, **batching,
         )  # fmt: skip
         seconds = time.time() - t0
         with atomic_path(run.path / "model.weights.h5", suffix=".weights.h5") as tmp:
@@ -201,11 +204,11 @@ class FinetuneImageRecipe(Recipe):
             )
         result = _test(run, model, xt, yt, classes, echo)
         summary.update(test_accuracy=result["accuracy"], test_macro_f1=result["macro_f1"])
-        write_json(run.summary_path, summary)
+        write_summary(run, summary)
         echo(f"run directory: {run.path}")
         return summary
 
-    def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print):
+    def resume(self, run_path, epochs: int | None = None, verbose: int = 1, echo=print, **_):
         raise UserError(
             "finetune-image runs do not resume (two short stages, final weights only): start a "
             "new run with `keraslab train finetune-image`."
