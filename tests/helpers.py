@@ -8,10 +8,80 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None, preexec_fn=None):
-    """Run ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed per process);
-    ``input`` is its standard input (text or bytes; default: empty); ``preexec_fn`` runs in the
-    child before it starts (e.g. :func:`without_root_override`)."""
+# The frameworks a command loads once it has chosen its backend (fixed per process).
+FRAMEWORKS = ("keras", "jax", "jaxlib", "tensorflow", "torch")
+
+
+class _NeedsItsOwnProcess(BaseException):  # not Exception: the CLI's handlers let it through
+    """The command got to loading a Keras backend: it must run in a process of its own."""
+
+
+class _FrameworkGate:  # an importlib MetaPathFinder that refuses the frameworks' first import
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in FRAMEWORKS:
+            raise _NeedsItsOwnProcess(name)
+        return None
+
+
+def _in_process(args, input):
+    """``keraslab ARGS`` in this process, as far as it goes without a Keras backend: most
+    refusals of bad input (exit 2 before any framework loads, as tests/test_quiet.py checks) and
+    the Keras-free commands. ``None`` when the command reached the choice of backend or the
+    import of a framework: nothing has been written by then (the CLI checks everything first),
+    and the caller runs it in a fresh process. Saves the ~3-7 s start of a process per case."""
+    import contextlib
+    import io
+    import traceback
+
+    from keraslab import cli
+
+    if any(m in sys.modules for m in FRAMEWORKS):  # a test in this worker loaded one
+        return None
+    raw = input.encode() if isinstance(input, str) else (input or b"")
+    stdin = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    gate = _FrameworkGate()
+
+    def refuse(*_, **__):
+        raise _NeedsItsOwnProcess("backend")
+
+    saved = (cli._set_backend, sys.stdin, os.environ.get("KERAS_BACKEND"))
+    os.environ.pop("KERAS_BACKEND", None)
+    cli._set_backend, sys.stdin = refuse, stdin
+    sys.meta_path.insert(0, gate)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as e:  # --help
+                code = e.code if isinstance(e.code, int) else 0
+            except _NeedsItsOwnProcess:
+                return None
+            except Exception:  # a bug: what the interpreter would print, exit 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.meta_path.remove(gate)
+        cli._set_backend, sys.stdin = saved[0], saved[1]
+        if saved[2] is not None:
+            os.environ["KERAS_BACKEND"] = saved[2]
+    return subprocess.CompletedProcess(["keraslab", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None, preexec_fn=None,
+            fresh_process=False):  # fmt: skip
+    """``keraslab ARGS``: ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed
+    per process), or in this one while it needs no backend (:func:`_in_process`; not with
+    ``cwd``, ``env``, ``preexec_fn`` or ``fresh_process``); ``input`` is its standard input
+    (text or bytes; default: empty); ``preexec_fn`` runs in the child before it starts (e.g.
+    :func:`without_root_override`)."""
+    args = [str(a) for a in args]
+    if not (cwd or env or preexec_fn or fresh_process):
+        proc = _in_process(args, input)
+        if proc is not None:
+            if check and proc.returncode != 0:
+                raise AssertionError(f"keraslab {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+            return proc
     full_env = cli_env(env)
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     binary = isinstance(input, bytes)
