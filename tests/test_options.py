@@ -52,7 +52,7 @@ def _train_flags(name):
     parser, target = build_parser(["train", name])
     train = parser._subparsers._group_actions[0].choices["train"]
     flags = {s for a in train._actions for s in a.option_strings}
-    return flags - {"-h", "--help", "--backend", "--out", "--resume", "--quiet"}
+    return flags - {"-h", "--help", "--backend", "--out", "--resume", "--quiet", "--tensorboard"}
 
 
 @pytest.mark.parametrize("name", list(RECIPES))

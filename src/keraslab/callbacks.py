@@ -284,13 +284,12 @@ class TensorBoardLog(keras.callbacks.Callback):
         if not grids:
             return
         if self.writer == "keras":
-            import tensorflow as tf
-
+            summary = self._keras.summary  # tf.summary, as Keras's callback loads it
             if self._images is None:
-                self._images = tf.summary.create_file_writer(str(self.log_dir / "samples"))
+                self._images = summary.create_file_writer(str(self.log_dir / "samples"))
             with self._images.as_default():
                 for tag, image in grids:
-                    tf.summary.image(tag, image[None], step=epoch)
+                    summary.image(tag, image[None], step=epoch)
             self._images.flush()
         else:
             from tensorboardX import SummaryWriter
