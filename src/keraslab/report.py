@@ -169,20 +169,10 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _table(rows: list[tuple], header: tuple | None = None, cls: str = "") -> str:
-    head = ""
-    if header:
-        head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_e(_fmt(c)) if not isinstance(c, Raw) else c}</td>" for c in r)
-        + "</tr>"
-        for r in rows
-    )  # fmt: skip
-    return f'<table class="{cls}">{head}{body}</table>'
-
-
-class Raw(str):
-    """HTML that a table cell takes as it is."""
+def _table(rows: list[tuple], header: tuple | None = None) -> str:
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>{head}{body}</table>"
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
