@@ -68,27 +68,28 @@ def _in_process(args, input):
     return subprocess.CompletedProcess(["keraslab", *args], code, out.getvalue(), err.getvalue())
 
 
-def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None, preexec_fn=None,
-            fresh_process=False):  # fmt: skip
-    """``keraslab ARGS``: ``python -m keraslab.cli ARGS`` in a fresh process (the backend is fixed
-    per process), or in this one while it needs no backend (:func:`_in_process`; not with
-    ``cwd``, ``env``, ``preexec_fn`` or ``fresh_process``); ``input`` is its standard input
-    (text or bytes; default: empty); ``preexec_fn`` runs in the child before it starts (e.g.
-    :func:`without_root_override`)."""
+def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None, preexec_fn=None):
+    """``keraslab ARGS``: in this process while the command needs no backend
+    (:func:`_in_process`; not with ``cwd``, ``env`` or ``preexec_fn``), else ``python -m
+    keraslab.cli ARGS`` in a fresh process (the backend is fixed per process); ``input`` is its
+    standard input (text or bytes; default: empty); ``preexec_fn`` runs in the child before it
+    starts (e.g. :func:`without_root_override`)."""
     args = [str(a) for a in args]
-    if not (cwd or env or preexec_fn or fresh_process):
-        proc = _in_process(args, input)
-        if proc is not None:
-            if check and proc.returncode != 0:
-                raise AssertionError(f"keraslab {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-            return proc
-    full_env = cli_env(env)
+    proc = None if (cwd or env or preexec_fn) else _in_process(args, input)
+    if proc is None:
+        proc = _fresh_process(args, cwd, env, timeout, input, preexec_fn)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"keraslab {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def _fresh_process(args, cwd, env, timeout, input, preexec_fn):
     stdin = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
     binary = isinstance(input, bytes)
     proc = subprocess.run(
-        [sys.executable, "-m", "keraslab.cli", *map(str, args)],
+        [sys.executable, "-m", "keraslab.cli", *args],
         cwd=cwd,
-        env=full_env,
+        env=cli_env(env),
         capture_output=True,
         text=not binary,
         timeout=timeout,
@@ -98,8 +99,6 @@ def run_cli(*args, cwd=None, env=None, timeout=600, check=False, input=None, pre
     if binary:
         proc.stdout = proc.stdout.decode(errors="replace")
         proc.stderr = proc.stderr.decode(errors="replace")
-    if check and proc.returncode != 0:
-        raise AssertionError(f"keraslab {' '.join(map(str, args))} failed:\n{proc.stderr[-3000:]}")
     return proc
 
 

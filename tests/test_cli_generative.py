@@ -129,16 +129,16 @@ def test_plot_draws_both_networks_of_a_gan(runs, tmp_path):
 def test_every_run_has_a_page_that_loads_in_a_browser(runs, tmp_path):
     for name in ("vae", "wgan-gp", "autoencoder"):
         seen = open_page(runs[name] / "report.html", tmp_path / f"{name}.png")
-        assert seen["problems"] == [] and seen["broken_images"] == [], name
-        assert seen["sections"] == REPORT_SECTIONS and not seen["blank"], name
-        assert seen["images"] >= 1, name  # the samples or reconstructions of the last epoch
+        assert seen["problems"] == [] and seen["broken_images"] == [], (name, seen)
+        assert seen["sections"] == REPORT_SECTIONS and not seen["blank"], (name, seen)
+        assert seen["images"] >= 1, (name, seen)  # the samples or reconstructions, last epoch
     seen = open_page(runs["autoencoder"] / "report.html", tmp_path / "ae.png")
-    assert seen["slider"]["after"] == "epoch 1" and seen["slider"]["loaded"]
+    assert seen["slider"]["after"] == "epoch 1" and seen["slider"]["loaded"], seen
     out = tmp_path / "compare.html"
     run_cli("compare", *runs.values(), "--out", out, check=True)
     seen = open_page(out, tmp_path / "compare.png")
-    assert seen["problems"] == [] and seen["broken_images"] == [] and not seen["blank"]
-    assert seen["images"] == 4 and "curves" in seen["sections"]  # vae: samples + reconstructions
+    assert seen["problems"] == [] and seen["broken_images"] == [] and not seen["blank"], seen
+    assert seen["images"] == 4 and "curves" in seen["sections"], seen  # vae: 2 image folders
     page = out.read_text()
     assert "critic_loss: not logged by autoencoder-" in page  # a GAN metric, named as missing
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -100,8 +101,6 @@ class ProgressLines(keras.callbacks.Callback):
 
     def __init__(self, epochs: int, label: str, echo=None, lines: int = 10):
         super().__init__()
-        import sys
-
         self.epochs, self.label = int(epochs), label
         self.every = max(1, math.ceil(self.epochs / lines))
         self.echo = echo or (lambda s: print(s, file=sys.stderr, flush=True))
@@ -161,8 +160,6 @@ def peak_rss_mb() -> float | None:
     except ImportError:  # pragma: no cover - not POSIX
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    import sys
-
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes / KB
 
 
@@ -197,8 +194,6 @@ class ReportPage(keras.callbacks.Callback):
             write_report(self.run_path)
         except Exception as e:  # noqa: BLE001 - a page must not end hours of training
             if not self.warned:
-                import sys
-
                 print(f"keraslab: warning: report.html not written ({e})", file=sys.stderr)
                 self.warned = True
 
@@ -290,7 +285,6 @@ class TensorBoardLog(keras.callbacks.Callback):
             with self._images.as_default():
                 for tag, image in grids:
                     summary.image(tag, image[None], step=epoch)
-            self._images.flush()
         else:
             from tensorboardX import SummaryWriter
 
@@ -298,7 +292,7 @@ class TensorBoardLog(keras.callbacks.Callback):
                 self._images = SummaryWriter(str(self.log_dir / "samples"))
             for tag, image in grids:
                 self._images.add_image(tag, image, epoch, dataformats="HWC")
-            self._images.flush()
+        self._images.flush()
 
 
 def run_callbacks(run, samples_per_epoch=None, tensorboard: bool = False, checkpoint=None):

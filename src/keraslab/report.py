@@ -408,23 +408,27 @@ def _command(c: RunContents) -> str:
     )
 
 
+def _sequences(run: Run) -> list[tuple[str, str, list[Path]]]:
+    """``(folder name, "img" or "text", files)`` of every run subfolder holding one file per
+    epoch (``samples/epoch_NNN.png`` or ``.txt``, ``reconstructions/epoch_NNN.png``)."""
+    out = []
+    for folder in sorted(p for p in run.path.iterdir() if p.is_dir()):
+        for kind, suffix in (("img", ".png"), ("text", ".txt")):
+            files = _epoch_files(folder, suffix)
+            if files:
+                out.append((folder.name, kind, files))
+    return out
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(errors="replace")[:MAX_TEXT]
+
+
 def _samples(run: Run) -> str:
     parts = []
-    for folder in sorted(p for p in run.path.iterdir() if p.is_dir()):
-        pngs = _epoch_files(folder, ".png")
-        if pngs:
-            parts.append(
-                _slider(
-                    [_image_src(p, run.path) for p in pngs],
-                    [_epoch_of(p) for p in pngs],
-                    "img",
-                    folder.name,
-                )
-            )
-        texts = _epoch_files(folder, ".txt")
-        if texts:
-            frames = [p.read_text(errors="replace")[:MAX_TEXT] for p in texts]
-            parts.append(_slider(frames, [_epoch_of(p) for p in texts], "text", folder.name))
+    for name, kind, files in _sequences(run):
+        read = (lambda p: _image_src(p, run.path)) if kind == "img" else _read_text
+        parts.append(_slider([read(p) for p in files], [_epoch_of(p) for p in files], kind, name))
     return "".join(parts) or "<p>This recipe saves no samples per epoch.</p>"
 
 
@@ -457,7 +461,7 @@ def _pictures(run: Run) -> str:
         if not p.name.startswith(".tmp-")
     ]
     tables = [
-        f"<h3>{_e(p.name)}</h3><pre>{_e(p.read_text(errors='replace')[:MAX_TEXT])}</pre>"
+        f"<h3>{_e(p.name)}</h3><pre>{_e(_read_text(p))}</pre>"
         for p in sorted(run.path.glob("*.md"))
     ]
     return "".join(figures + tables) or "<p>No pictures in the run folder yet.</p>"
@@ -600,21 +604,15 @@ def _resources_side_by_side(runs: list[RunContents], labels: list[str]) -> str:
 def _last_samples(runs: list[RunContents], labels: list[str]) -> str:
     parts = []
     for label, c in zip(labels, runs):
-        for folder in sorted(p for p in c.run.path.iterdir() if p.is_dir()):
-            pngs = _epoch_files(folder, ".png")
-            if pngs:
+        for name, kind, files in _sequences(c.run):
+            caption = f"{_e(label)}: {_e(name)}, epoch {_e(_epoch_of(files[-1]))}"
+            if kind == "img":
                 parts.append(
-                    f'<figure class="picture"><img src="{_image_src(pngs[-1], None)}" '
-                    f'alt="{_e(label)} {_e(folder.name)}"><figcaption>{_e(label)}: '
-                    f"{_e(folder.name)}, epoch {_e(_epoch_of(pngs[-1]))}</figcaption></figure>"
+                    f'<figure class="picture"><img src="{_image_src(files[-1], None)}" '
+                    f'alt="{_e(label)} {_e(name)}"><figcaption>{caption}</figcaption></figure>'
                 )
-            texts = _epoch_files(folder, ".txt")
-            if texts:
-                text = texts[-1].read_text(errors="replace")[:MAX_TEXT]
-                parts.append(
-                    f"<h3>{_e(label)}: {_e(folder.name)}, epoch {_e(_epoch_of(texts[-1]))}</h3>"
-                    f"<pre>{_e(text)}</pre>"
-                )
+            else:
+                parts.append(f"<h3>{caption}</h3><pre>{_e(_read_text(files[-1]))}</pre>")
     return "".join(parts) or "<p>No samples saved by these runs.</p>"
 
 

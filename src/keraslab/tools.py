@@ -1,7 +1,7 @@
 """The commands that are not one recipe's (``augment``, ``visualize``, ``style-transfer``,
-``plot``, ``report``, ``compare``), declared once: their inputs, options and the function that does the work. The CLI
-generates their parsers from these declarations, and the bad-value tests are generated from
-them too. Keras-free: importing this chooses no backend.
+``plot``, ``report``, ``compare``), declared once: their inputs, options and the function that
+does the work. The CLI generates their parsers from these declarations, and the bad-value tests
+are generated from them too. Keras-free: importing this chooses no backend.
 """
 
 from __future__ import annotations

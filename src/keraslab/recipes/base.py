@@ -114,19 +114,18 @@ class Recipe:
         run = new_run(out, self.name, {**asdict(config), "backend": keras.backend.backend()})
         echo(f"run directory: {run.path}")
         try:
-            job = self._start(run, config, data, echo)
-            job.tensorboard = tensorboard
+            job = self._start(run, config, data, echo, tensorboard)
         except UserError:  # found after the folder was made: leave nothing behind
             _remove_unstarted(run)
             raise
         with run_lock(run):
             return self.fit(job, verbose)
 
-    def _start(self, run: Run, config, data, echo) -> Job:
+    def _start(self, run: Run, config, data, echo, tensorboard: bool = False) -> Job:
         """The job of a run's first epoch: assets made, the model built from the seed."""
         from keraslab.engine.seeding import set_seed
 
-        job = Job(run, config, data, echo=echo)
+        job = Job(run, config, data, echo=echo, tensorboard=tensorboard)
         job.assets = self.make_assets(job)
         set_seed(config.seed)
         job.model = self.build_model(config, job.assets, data)
@@ -146,9 +145,7 @@ class Recipe:
             data = self.load_data(config)
             if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
                 continue_run(run, 0, config.epochs, epochs, echo)
-                job = self._start(run, config, data, echo)
-                job.tensorboard = tensorboard
-                return self.fit(job, verbose)
+                return self.fit(self._start(run, config, data, echo, tensorboard), verbose)
             job, header = self._load(run, config, "last", data)
             job.echo, job.tensorboard = echo, tensorboard
             job.initial_epoch = header["epoch"]
