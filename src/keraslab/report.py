@@ -539,11 +539,12 @@ def comparison_page(runs: list[RunContents]) -> str:
         svg_chart({label: _points(c.rows, k) for label, c in zip(labels, runs)}, k) for k in shared
     ]
     curves = "".join(charts) if charts else "<p>The runs share no logged metric.</p>"
-    if missing:
+    curves = f'<div class="charts">{curves}</div>'
+    if missing:  # below the charts, not one more item of their row
         curves += "<p>Metrics not in every run (not drawn):</p><ul>" + "".join(
             f"<li>{_e(m)}</li>" for m in missing
         ) + "</ul>"  # fmt: skip
-    body.append(_section("curves", "Curves", f'<div class="charts">{curves}</div>'))
+    body.append(_section("curves", "Curves", curves))
     body.append(_section("metrics", "Final metrics", _metrics_side_by_side(runs, labels)))
     body.append(_section("resources", "Resources", _resources_side_by_side(runs, labels)))
     body.append(_section("samples", "Last samples", _last_samples(runs, labels)))
