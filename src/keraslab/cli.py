@@ -212,6 +212,23 @@ def _train_parser(s, argv, target, recipes, recipe_info, open_run) -> None:
         action="store_true",
         help="also write TensorBoard event files under RUN/tensorboard (scalars, sample grids)",
     )
+    d = s.add_argument_group(
+        "several devices or hosts (jax backend, keras.distribution; README: Scaling out)"
+    )
+    d.add_argument("--distribute", choices=("data-parallel", "model-parallel"),
+                   help="split each batch over devices (model-parallel also shards the weights "
+                   "of translator, gpt, bert-mlm)")  # fmt: skip
+    d.add_argument(
+        "--devices", type=_positive_int, metavar="N", help="devices to use (default all)"
+    )
+    d.add_argument("--mesh", metavar="RxS", help="model-parallel: R replicas x S shards (e.g. 2x2)")
+    d.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="address of process 0 (several hosts)"
+    )
+    d.add_argument("--num-processes", type=_positive_int, metavar="P", help="processes in the job")
+    d.add_argument("--process-id", type=int, metavar="I", help="this process, 0 .. P-1")
+    d.add_argument("--coordinator-timeout", type=_positive_int, metavar="S", default=60,
+                   help="seconds to wait for the coordinator (default 60)")  # fmt: skip
 
 
 def _run_parser(s, argv, target, recipe_info, open_run) -> None:
@@ -385,6 +402,7 @@ def _cmd_train(args, target: Target) -> None:
     info = target.info
     values = given(args, info.Config)
     verbose = 0 if args.quiet else 1
+    distribute = _distribute(args)
     if args.tensorboard:
         from keraslab.report import tensorboard_writer
 
@@ -402,12 +420,14 @@ def _cmd_train(args, target: Target) -> None:
                 f"{info.name} runs do not resume (final weights only): start a new run with "
                 f"`keraslab train {info.name}`."
             )
-        _set_backend(args.backend or target.run.config.get("backend"))
+        _set_backend(_distribute_backend(args.backend or target.run.config.get("backend"),
+                                         None, distribute))  # fmt: skip
         load_recipe(info.name).resume(
             str(target.run.path),
             epochs=values.get("epochs"),
             verbose=verbose,
             tensorboard=args.tensorboard,
+            distribute=distribute,
         )
         return
     values = info.Config.from_cli(values, info.datasets)
@@ -429,10 +449,38 @@ def _cmd_train(args, target: Target) -> None:
     config = info.Config(dataset=dataset, **values)
     config.validate()  # before Keras loads: a bad value costs no import
     check_writable_dir(args.out)
-    _set_backend(args.backend, info.default_backend)
+    _set_backend(_distribute_backend(args.backend, info.default_backend, distribute))
     load_recipe(info.name).train(
-        config, out=args.out, verbose=verbose, tensorboard=args.tensorboard
+        config, out=args.out, verbose=verbose, tensorboard=args.tensorboard, distribute=distribute
     )
+
+
+def _distribute(args):
+    """The ``--distribute`` settings (None: one device), checked before Keras loads."""
+    from keraslab.distributed import Distribute
+
+    extra = [f for f in ("devices", "mesh", "coordinator", "num_processes", "process_id")
+             if getattr(args, f) is not None]  # fmt: skip
+    if args.distribute is None:
+        if extra:
+            flags = ", ".join("--" + f.replace("_", "-") for f in extra)
+            raise UserError(f"{flags}: add --distribute data-parallel (or model-parallel).")
+        return None
+    return Distribute.from_options(
+        args.distribute, args.devices, args.mesh, args.coordinator, args.num_processes,
+        args.process_id, args.coordinator_timeout,
+    )  # fmt: skip
+
+
+def _distribute_backend(backend, default, distribute):
+    """The backend to load: with ``--distribute``, jax (the one keras.distribution serves)."""
+    if distribute is None:
+        return backend
+    from keraslab.distributed import check_backend
+
+    chosen = backend or os.environ.get("KERAS_BACKEND") or "jax"
+    check_backend(chosen)
+    return chosen
 
 
 def _read_lines(given_text: list[str], what: str) -> list[str]:

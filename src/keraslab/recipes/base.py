@@ -20,8 +20,12 @@ docs/architecture.md walks through a complete small recipe.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from keraslab.errors import UserError
@@ -50,6 +54,8 @@ class Job:
     monitor: str | None = None  # the log key of the best checkpoint (set from the recipe's)
     notes: dict = field(default_factory=dict)  # what one hook tells a later one (e.g. counts)
     tensorboard: bool = False  # also write TensorBoard event files (RUN/tensorboard)
+    distribute: Any = None  # keraslab.distributed.Distribute, or None: one device
+    distribution: Any = None  # the keras.distribution set for it
 
 
 class Recipe:
@@ -63,6 +69,7 @@ class Recipe:
     monitor_mode: str = "min"
     reported: tuple[str, ...] = ()  # log keys whose last-epoch values go into summary.json
     curves: tuple[str, ...] = ()  # log keys drawn as <key>_curve.png when the run logged them
+    model_parallel: bool = False  # --distribute model-parallel shards its Transformer weights
 
     @property
     def NAME(self) -> str:  # noqa: N802 - the recipe modules' old constant
@@ -103,29 +110,54 @@ class Recipe:
 
     # ---- shared machinery ------------------------------------------------------------------------
     def train(
-        self, config, out: str = "runs", verbose: int = 1, echo=print, tensorboard: bool = False
-    ) -> dict:
+        self, config, out: str = "runs", verbose: int = 1, echo=print, tensorboard: bool = False,
+        distribute=None,
+    ) -> dict:  # fmt: skip
         """Start a new run under ``out``; returns the summary (also in ``summary.json``).
-        ``tensorboard``: also write TensorBoard event files under ``RUN/tensorboard``."""
+        ``tensorboard``: also write TensorBoard event files under ``RUN/tensorboard``.
+        ``distribute``: a :class:`keraslab.distributed.Distribute` (several devices or hosts;
+        process 0 writes the run, the others work in a temporary folder removed at the end)."""
         import keras
 
         config.validate()
+        distribution = self._distribution(config, distribute)
         data = self.load_data(config)  # before creating anything: a missing source writes nothing
-        run = new_run(out, self.name, {**asdict(config), "backend": keras.backend.backend()})
-        echo(f"run directory: {run.path}")
-        try:
-            job = self._start(run, config, data, echo, tensorboard)
-        except UserError:  # found after the folder was made: leave nothing behind
-            _remove_unstarted(run)
-            raise
-        with run_lock(run):
-            return self.fit(job, verbose)
+        with _private_out(distribute, out) as out:
+            run = new_run(out, self.name, {**asdict(config), "backend": keras.backend.backend()})
+            echo(f"run directory: {run.path}")
+            try:
+                job = self._start(run, config, data, echo, tensorboard, distribute, distribution)
+            except UserError:  # found after the folder was made: leave nothing behind
+                _remove_unstarted(run)
+                raise
+            with run_lock(run):
+                return self.fit(job, verbose)
 
-    def _start(self, run: Run, config, data, echo, tensorboard: bool = False) -> Job:
+    def _distribution(self, config, distribute):
+        """Set the Keras distribution of ``distribute`` (None: one device), checked against
+        this recipe: model parallelism for Transformer recipes, a batch that splits evenly."""
+        if distribute is None:
+            return None
+        from keraslab.engine.distribute import check_batch, start
+
+        if distribute.mode == "model-parallel" and not self.model_parallel:
+            raise UserError(
+                f"--distribute model-parallel shards Transformer weights (translator, gpt, "
+                f"bert-mlm); the {self.name} recipe trains data-parallel: --distribute "
+                "data-parallel."
+            )
+        distribution = start(distribute)
+        if getattr(config, "batch_size", None):
+            check_batch(int(config.batch_size), distribution)
+        return distribution
+
+    def _start(self, run: Run, config, data, echo, tensorboard: bool = False, distribute=None,
+               distribution=None) -> Job:  # fmt: skip
         """The job of a run's first epoch: assets made, the model built from the seed."""
         from keraslab.engine.seeding import set_seed
 
-        job = Job(run, config, data, echo=echo, tensorboard=tensorboard)
+        job = Job(run, config, data, echo=echo, tensorboard=tensorboard, distribute=distribute,
+                  distribution=distribution)  # fmt: skip
         job.assets = self.make_assets(job)
         set_seed(config.seed)
         job.model = self.build_model(config, job.assets, data)
@@ -134,23 +166,32 @@ class Recipe:
 
     def resume(
         self, run_path, epochs: int | None = None, verbose: int = 1, echo=print,
-        tensorboard: bool = False,
+        tensorboard: bool = False, distribute=None,
     ) -> dict:  # fmt: skip
         """Continue a run from its newest checkpoint (weights, optimizers, seeds, epoch); a run
         stopped before its first checkpoint starts again from epoch 1, as it began. Event
-        files go on being written if the run has them (or ``tensorboard``)."""
-        run, config = reopen_run(run_path, self.name, self.config_from_run, epochs)
-        tensorboard = tensorboard or (run.path / "tensorboard").is_dir()
-        with run_lock(run):
-            data = self.load_data(config)
-            if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
-                continue_run(run, 0, config.epochs, epochs, echo)
-                return self.fit(self._start(run, config, data, echo, tensorboard), verbose)
-            job, header = self._load(run, config, "last", data)
-            job.echo, job.tensorboard = echo, tensorboard
-            job.initial_epoch = header["epoch"]
-            continue_run(run, job.initial_epoch, config.epochs, epochs, echo)
-            return self.fit(job, verbose, best=header["meta"].get("best"))
+        files go on being written if the run has them (or ``tensorboard``). With
+        ``distribute``, processes other than 0 continue a temporary copy of the run."""
+        with _private_copy(distribute, run_path) as run_path:
+            run, config = reopen_run(run_path, self.name, self.config_from_run, epochs)
+            distribution = self._distribution(config, distribute)
+            tensorboard = tensorboard or (run.path / "tensorboard").is_dir()
+            with run_lock(run):
+                return self._resume(run, config, epochs, verbose, echo, tensorboard, distribute,
+                                    distribution)  # fmt: skip
+
+    def _resume(self, run, config, epochs, verbose, echo, tensorboard, distribute, distribution):
+        data = self.load_data(config)
+        if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
+            continue_run(run, 0, config.epochs, epochs, echo)
+            job = self._start(run, config, data, echo, tensorboard, distribute, distribution)
+            return self.fit(job, verbose)
+        job, header = self._load(run, config, "last", data)
+        job.echo, job.tensorboard = echo, tensorboard
+        job.distribute, job.distribution = distribute, distribution
+        job.initial_epoch = header["epoch"]
+        continue_run(run, job.initial_epoch, config.epochs, epochs, echo)
+        return self.fit(job, verbose, best=header["meta"].get("best"))
 
     def fit(self, job: Job, verbose: int = 1, best=None) -> dict:
         """``model.fit`` from ``job.initial_epoch`` to ``config.epochs`` with the recipe's
@@ -163,6 +204,11 @@ class Recipe:
         job.monitor = self.monitor
         t0 = time.time()
         inputs = self.fit_inputs(job)
+        if job.distribute is not None:  # this process's share of every batch
+            from keraslab.engine.distribute import shard_inputs
+
+            batch_size = getattr(config, "batch_size", None)
+            inputs = shard_inputs(inputs, job.distribution, job.distribute, batch_size)
         checkpoint = Checkpoint(
             run.checkpoints, monitor=job.monitor, mode=self.monitor_mode, best=best
         )
@@ -189,6 +235,8 @@ class Recipe:
             "backend": keras.backend.backend(),
             "parameters": int(job.model.count_params()),
         }
+        if job.distribute is not None:
+            summary["distribute"] = job.distribute.as_dict()
         last = run.metrics()[-1:] or [{}]
         summary.update({k: last[0][k] for k in self.reported if k in last[0]})
         summary.update(self.summarize(job, seconds))
@@ -257,6 +305,29 @@ def metric_curves(run: Run, keys) -> dict:
         if any(key in r for r in rows):
             out[f"{key}_curve"] = str(save_curve(rows, key, run.path / f"{key}_curve.png"))
     return out
+
+
+@contextlib.contextmanager
+def _private_out(distribute, out):
+    """``out``, or for a process other than 0 of a distributed job a temporary folder (it
+    computes what process 0 computes, and writes nothing the user keeps)."""
+    if distribute is None or distribute.primary:
+        yield out
+        return
+    with tempfile.TemporaryDirectory(prefix="keraslab-process-") as tmp:
+        yield tmp
+
+
+@contextlib.contextmanager
+def _private_copy(distribute, run_path):
+    """``run_path``, or for a process other than 0 a temporary copy of it (see _private_out)."""
+    if distribute is None or distribute.primary:
+        yield run_path
+        return
+    with tempfile.TemporaryDirectory(prefix="keraslab-process-") as tmp:
+        copy = Path(tmp) / Path(run_path).name
+        shutil.copytree(run_path, copy, ignore=shutil.ignore_patterns(".lock"))
+        yield str(copy)
 
 
 def _remove_unstarted(run: Run) -> None:

@@ -134,6 +134,7 @@ def _steps(config: Config, n_texts: int) -> int:
 
 # ---- the recipe ------------------------------------------------------------------------------
 class BertMLMRecipe(Recipe):
+    model_parallel = True
     name = "bert-mlm"
     Config = Config
     monitor = "val_mlm_loss"

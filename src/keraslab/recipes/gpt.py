@@ -162,6 +162,7 @@ def build_model(config: Config, vocabulary_size: int) -> GPT:
 
 # ---- the recipe ------------------------------------------------------------------------------
 class GPTRecipe(Recipe):
+    model_parallel = True
     name = "gpt"
     Config = Config
     monitor = "val_loss"

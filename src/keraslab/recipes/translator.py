@@ -177,6 +177,7 @@ class Validation(keras.callbacks.Callback):
 
 # ---- the recipe ------------------------------------------------------------------------------
 class TranslatorRecipe(Recipe):
+    model_parallel = True
     name = "translator"
     Config = Config
     monitor = "val_chrf"
