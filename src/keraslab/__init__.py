@@ -20,9 +20,32 @@ SERIALIZABLE_MODULES = (
 )
 
 
-def _register_keras_classes() -> None:
-    import importlib
+_pending = False  # Keras came in while a keraslab module was half imported
 
+
+def _register_keras_classes(done: str | None = None) -> None:
+    """Import every module of :data:`SERIALIZABLE_MODULES` (their classes register themselves).
+
+    Runs right after ``import keras``; when that import came from inside a keraslab module
+    (``from keraslab.engine import PhasedModel`` as the first line of a script), importing the
+    models now would be circular, so it waits for the packages' ends: ``keraslab.engine``,
+    ``keraslab.layers`` and ``keraslab.models`` call it with ``done=`` their own name.
+    """
+    import importlib
+    import sys
+
+    global _pending
+    if done is not None and not _pending:
+        return
+    busy = [
+        name for name, module in list(sys.modules.items())
+        if name.startswith("keraslab.") and name != done
+        and getattr(getattr(module, "__spec__", None), "_initializing", False)
+    ]  # fmt: skip
+    if busy:
+        _pending = True
+        return
+    _pending = False
     for name in SERIALIZABLE_MODULES:
         importlib.import_module(name)
 

@@ -102,6 +102,14 @@ def main():
     result["moved"] = max(float(np.max(np.abs(a - b))) for a, b in zip(initial, final))
     for i, w in enumerate(model.weights):
         result[f"w{i}"] = keras.ops.convert_to_numpy(w)
+    if dist is not None and settings.num_processes == 1:
+        from keraslab.engine.distribute import allreduce_bytes, train_step_program
+
+        batch = inputs["x"][0]
+        result["allreduce_bytes"] = allreduce_bytes(train_step_program(model, batch))
+        result["trainable_bytes"] = sum(
+            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.trainable_variables
+        )
     if settings is None or settings.primary:
         np.savez(a.out, **result)
 

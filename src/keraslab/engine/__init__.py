@@ -8,8 +8,10 @@ from keraslab.engine.inference import compile_inference
 from keraslab.engine.model import PhasedModel, fastest_jit_compile
 from keraslab.engine.phases import Batch, Phase, PhaseOptimizers
 from keraslab.engine.seeding import set_seed
+from keraslab.engine.distribute import along_batch
 
 __all__ = [
+    "along_batch",
     "Batch",
     "Phase",
     "PhaseOptimizers",
@@ -20,3 +22,7 @@ __all__ = [
     "no_grad",
     "set_seed",
 ]
+
+import keraslab  # noqa: E402
+
+keraslab._register_keras_classes(done=__name__)  # if Keras came in through this package

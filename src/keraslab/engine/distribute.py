@@ -209,3 +209,50 @@ def _cut(data, lo: int, hi: int):
     if isinstance(data, (tuple, list)):
         return type(data)(_cut(d, lo, hi) for d in data)
     return data[lo:hi]
+
+
+_DTYPE_BYTES = {"f64": 8, "f32": 4, "bf16": 2, "f16": 2, "s64": 8, "s32": 4, "u32": 4, "s8": 1,
+                "u8": 1, "pred": 1, "u64": 8, "s16": 2, "u16": 2}  # fmt: skip
+
+
+def allreduce_bytes(hlo_text: str) -> int:
+    """Bytes reduced per execution by the all-reduce ops of a compiled XLA program (the sum of
+    their result shapes; a tuple all-reduce counts each element)."""
+    import re
+
+    total = 0
+    for line in hlo_text.splitlines():
+        if " all-reduce(" not in line and " all-reduce-start(" not in line:
+            continue
+        lhs = line.split("=", 1)[1].split("all-reduce", 1)[0]
+        for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", lhs):
+            n = int(np.prod([int(d) for d in dims.split(",") if d])) if dims else 1
+            total += n * _DTYPE_BYTES.get(dtype, 4)
+    return total
+
+
+def train_step_program(model, batch) -> str:
+    """The compiled text of ``model``'s JAX train step on ``batch`` under the current
+    distribution (what XLA runs per step, collectives included)."""
+    import jax
+    from keras.src.backend.jax.trainer import _distribute_data
+
+    state = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+        [v.value for v in model.metrics_variables],
+    )
+    data = _distribute_data(batch if isinstance(batch, tuple) else (batch,))
+    return jax.jit(model.train_step).lower(state, data).compile().as_text()
+
+
+def along_batch(x):
+    """``x`` laid out like the input batch under the current distribution (its rows split over
+    the ``"batch"`` mesh axis); unchanged without one. For tensors a model makes inside its
+    step, e.g. a GAN's latent noise: XLA would otherwise compute everything that follows from
+    them whole on every device (same numbers, no data parallelism)."""
+    dist = keras.distribution.distribution()
+    if dist is None:
+        return x
+    return keras.distribution.distribute_tensor(x, dist.get_data_layout(tuple(x.shape)))

@@ -33,3 +33,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "sinusoidal_encoding",
 ]
+
+import keraslab  # noqa: E402
+
+keraslab._register_keras_classes(done=__name__)  # if Keras came in through this package

@@ -22,3 +22,7 @@ __all__ = [
     "gaussian_kl",
     "gradient_penalty",
 ]
+
+import keraslab  # noqa: E402
+
+keraslab._register_keras_classes(done=__name__)  # if Keras came in through this package

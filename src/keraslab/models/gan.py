@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Phase, PhasedModel, no_grad
+from keraslab.engine import Phase, PhasedModel, along_batch, no_grad
 from keraslab.layers.conv import Conv2DTranspose
 from keraslab.models.common import check_images
 from keraslab.presets import GAN_ARCHITECTURES
@@ -339,7 +339,7 @@ class ImageGAN(PhasedModel):
         return self.num_classes is not None
 
     def _latents(self, n):
-        return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        return along_batch(keras.random.normal((n, self.latent_dim), seed=self.seed_generator))
 
     def _labels(self, batch):
         """Integer labels of the batch (conditional models), checked."""
@@ -521,7 +521,9 @@ class DCGAN(ImageGAN):
         # diverges, so the 1-labels take their noise inwards.) Training only: evaluate() scores
         # against the clean labels.
         if training:
-            noise = self.label_noise * keras.random.uniform((2 * n, 1), seed=self.seed_generator)
+            noise = self.label_noise * along_batch(
+                keras.random.uniform((2 * n, 1), seed=self.seed_generator)
+            )
         else:
             noise = ops.zeros((2 * n, 1))
         # Generated and real images in separate calls: a batch-normalised discriminator sees

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
-from keraslab.engine import Phase, grad, no_grad
+from keraslab.engine import Phase, along_batch, grad, no_grad
 from keraslab.models.gan import (
     ImageGAN,
     _image_input,
@@ -182,7 +182,7 @@ class WGANGP(ImageGAN):
             fake = ops.stop_gradient(self._generate(self._latents(n), labels, training=training))
         real_score = ops.mean(self._critic(self.critic, real, labels, training))
         fake_score = ops.mean(self._critic(self.critic, fake, labels, training))
-        alpha = keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator)
+        alpha = along_batch(keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator))
         gp = gradient_penalty(
             lambda x: self._critic(self.critic, x, labels, training), real, fake, alpha
         )

@@ -265,6 +265,9 @@ def write_table(run: Run, table: dict, title: str = "") -> dict:
     return files
 
 
+_SMALL = "many small estimators, each a few seconds"
+
+
 def _no_tensorboard(tensorboard: bool) -> None:
     if tensorboard:
         raise UserError(
@@ -282,11 +285,12 @@ class AssetPricingRecipe(Recipe):
 
     def train(
         self, config: Config, out: str = "runs", verbose: int = 1, echo=print,
-        tensorboard: bool = False,
+        tensorboard: bool = False, distribute=None,
     ) -> dict:  # fmt: skip
         """A new asset-pricing run under ``out``; returns the summary (also summary.json)."""
         import keras
 
+        self._single_device(distribute, _SMALL)
         _no_tensorboard(tensorboard)
         config.validate()
         panel = load_data(config)  # bad input fails here, before anything is written
@@ -297,8 +301,9 @@ class AssetPricingRecipe(Recipe):
 
     def resume(
         self, run_path, epochs: int | None = None, verbose: int = 1, echo=print,
-        tensorboard: bool = False,
+        tensorboard: bool = False, distribute=None,
     ) -> dict:  # fmt: skip
+        self._single_device(distribute, _SMALL)
         _no_tensorboard(tensorboard)
         run, config = reopen_run(run_path, NAME, self.config_from_run, epochs)
         panel = load_data(config)

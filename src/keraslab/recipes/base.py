@@ -108,6 +108,14 @@ class Recipe:
         """The part of a trained model users take home (a GAN's generator; else the model)."""
         return getattr(model, "generator", model)
 
+    def _single_device(self, distribute, why: str) -> None:
+        """For a recipe with its own train loop: ``--distribute`` is a one-line error."""
+        if distribute is not None:
+            raise UserError(
+                f"--distribute: the {self.name} recipe trains on one device ({why}); run it "
+                "without --distribute."
+            )
+
     # ---- shared machinery ------------------------------------------------------------------------
     def train(
         self, config, out: str = "runs", verbose: int = 1, echo=print, tensorboard: bool = False,

@@ -155,11 +155,12 @@ class FinetuneImageRecipe(Recipe):
 
     def train(
         self, config: Config, out: str = "runs", verbose: int = 1, echo=print,
-        tensorboard: bool = False,
+        tensorboard: bool = False, distribute=None,
     ) -> dict:  # fmt: skip
         """Two-stage fine-tuning in a new run under ``out``; returns the summary."""
         from keraslab.transfer.finetune import fine_tune
 
+        self._single_device(distribute, "two short Keras fit stages on arrays")
         config.validate()
         (x, y), (xv, yv), (xt, yt), classes = load_data(config)  # bad input: nothing written
         set_seed(config.seed)
