@@ -3,12 +3,12 @@
 Only this package imports jax, tensorflow or torch (``tests/engine/test_imports.py`` enforces it).
 """
 
+from keraslab.engine.distribute import along_batch
 from keraslab.engine.gradients import grad, no_grad
 from keraslab.engine.inference import compile_inference
 from keraslab.engine.model import PhasedModel, fastest_jit_compile
 from keraslab.engine.phases import Batch, Phase, PhaseOptimizers
 from keraslab.engine.seeding import set_seed
-from keraslab.engine.distribute import along_batch
 
 __all__ = [
     "along_batch",
