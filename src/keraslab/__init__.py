@@ -15,6 +15,7 @@ SERIALIZABLE_MODULES = (
     "keraslab.models.asset_pricing",
     "keraslab.models.bert",
     "keraslab.models.classifier",
+    "keraslab.models.elmo",
     "keraslab.models.gpt",
     "keraslab.models.translator",
 )

@@ -36,6 +36,7 @@ COMMANDS = {
     "translate": "translate text with a translator run (English to Spanish, or its --direction)",
     "generate": "continue a prompt with a gpt run",
     "classify": "label texts with a text-classifier run",
+    "embed": "contextual vectors of texts from an elmo run (print them or --out X.npy)",
     "augment": "augment images, text or a table (keraslab augment images|text|table INPUT)",
     "visualize": "what a convnet sees: filters, class images, saliency (visualize filters MODEL)",
     "style-transfer": "neural style transfer of a content image to a style image's textures",
@@ -45,7 +46,7 @@ COMMANDS = {
     "list": "recipes and datasets (and which datasets are installed)",
 }
 # Commands that also read text: the arguments after RUN, or lines of standard input.
-TEXT_INPUT = {"translate": "sentences", "classify": "texts"}
+TEXT_INPUT = {"translate": "sentences", "classify": "texts", "embed": "texts"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -527,6 +528,11 @@ def _cmd_on_run(args, target: Target) -> None:
         check_writable_dir(os.path.dirname(os.path.abspath(values["out"])))
     if command == "translate":
         values["warn"] = _warn
+    if command == "embed" and values.get("out"):
+        from keraslab.runs import check_writable_dir, refuse_to_overwrite
+
+        refuse_to_overwrite(values["out"], values["force"])
+        check_writable_dir(os.path.dirname(os.path.abspath(values["out"])))
     _set_backend(args.backend or run.config.get("backend"))
     recipe = load_recipe(target.info.name)
     result = getattr(recipe, command)(str(args.run), *inputs, **values)
@@ -542,8 +548,24 @@ def _cmd_on_run(args, target: Target) -> None:
     elif command == "classify":
         for text, (label, p) in zip(inputs[0], result):
             print(f"{label}\t{p:.3f}\t{text}")
+    elif command == "embed":
+        _print_vectors(*result, values)
     else:  # sample, export: the file written
         print(result)
+
+
+def _print_vectors(tokens, vectors, values) -> None:
+    """``embed``: the file written, or one line per token: the token, then its vector."""
+    if isinstance(vectors, str):
+        n, longest = len(tokens), max((len(t) for t in tokens), default=0)
+        print(f"wrote {vectors}: {n} text(s), up to {longest} tokens each (zeros after a text's end)")
+        return
+    for i, row in enumerate(tokens):
+        if len(tokens) > 1:
+            print(f"--- {i + 1} ---")
+        for j, token in enumerate(row):
+            v = vectors[i, :, j] if values["layer"] == "all" else vectors[i, j]
+            print(repr(token) + "\t" + " ".join(f"{x:.4f}" for x in v.ravel()))
 
 
 # Measured here (issue 19): TensorFlow runs Keras's image layers fastest (5 epochs of the small

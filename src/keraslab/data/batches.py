@@ -80,6 +80,25 @@ class ArrayBatches(EpochBatches):
         return self.x[idx] if self.y is None else (self.x[idx], self.y[idx])
 
 
+class TextBatches(ArrayBatches):
+    """:class:`ArrayBatches` of right-padded id rows, each batch cut to its longest row rounded
+    up to a multiple of ``bucket`` (few distinct shapes to compile, little padding computed).
+
+    Example:
+        >>> lm.fit(TextBatches(ids, 64, seed=0).start_at(0), epochs=4)
+    """
+
+    def __init__(self, ids, batch_size: int = 64, seed: int = 0, pad_id: int = 0, bucket=16):
+        super().__init__(np.asarray(ids, "int32"), None, batch_size, seed)
+        self.pad_id, self.bucket = int(pad_id), int(bucket)
+
+    def __getitem__(self, i):
+        x = super().__getitem__(i)
+        longest = int((x != self.pad_id).sum(axis=1).max()) if len(x) else 1
+        width = min(x.shape[1], -(-max(longest, 1) // self.bucket) * self.bucket)
+        return x[:, :width]
+
+
 def balanced_rows(classes: np.ndarray, n: int, seed) -> np.ndarray:
     """``n`` row indices with every class of ``classes`` (one label per row) drawn equally
     often, the rows of a class uniformly with replacement."""

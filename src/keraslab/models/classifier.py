@@ -47,8 +47,11 @@ class TextClassifier(PhasedModel):
         loss: callable ``loss(y_true, y_pred) -> (batch,)`` on probabilities (default
             cross-entropy), e.g. ``FocalLoss(gamma=2)``.
         head_dropout: float.
-        backbone_args: keyword arguments of :class:`BertBackbone` (vocabulary_size,
-            sequence_length, embedding_dim, num_heads, intermediate_dim, num_layers, dropout).
+        encoder: ``"bert"`` (a Transformer, :class:`BertBackbone`) or ``"elmo"``
+            (:class:`~keraslab.models.elmo.ELMoEncoder`: biLSTM layers mixed by learnt weights;
+            ``freeze=True`` keeps the biLM fixed).
+        backbone_args: keyword arguments of the encoder (vocabulary_size, sequence_length,
+            embedding_dim, num_layers, dropout; BERT: num_heads, intermediate_dim).
 
     Batches: ``x = token_ids``, ``y = labels``, optional ``sample_weight``; the phase loss is
     ``sum(w_i * loss_i) / sum(w_i)`` (plain mean without weights).
@@ -58,6 +61,8 @@ class TextClassifier(PhasedModel):
         >>> clf.compile(optimizers={"classifier": keras.optimizers.Adam(3e-4)})
         >>> clf.fit(ids, labels, class_weight=class_weights(labels, 3), epochs=4)
         >>> clf.load_backbone(pretrainer.backbone)   # start from a bert-mlm run instead
+        >>> clf = TextClassifier(3, encoder="elmo", vocabulary_size=8000, freeze=True)
+        >>> clf.load_backbone(elmo.bilm)              # ELMo features of an elmo run
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class TextClassifier(PhasedModel):
         pooling: str = "mean",
         loss=None,
         head_dropout: float = 0.1,
+        encoder: str = "bert",
         name=None,
         **backbone_args,
     ):
@@ -76,8 +82,16 @@ class TextClassifier(PhasedModel):
         self.pooling = pooling
         self.loss_fn = loss if loss is not None else sparse_crossentropy
         self.head_dropout = float(head_dropout)
+        if encoder not in ("bert", "elmo"):
+            raise ValueError(f"encoder must be 'bert' or 'elmo', got {encoder!r}.")
+        self.encoder = encoder
         self.backbone_args = dict(backbone_args)
-        self.backbone = BertBackbone(**backbone_args, name="backbone")
+        if encoder == "elmo":
+            from keraslab.models.elmo import ELMoEncoder
+
+            self.backbone = ELMoEncoder(**backbone_args, name="backbone")
+        else:
+            self.backbone = BertBackbone(**backbone_args, name="backbone")
         self.dropout_layer = keras.layers.Dropout(head_dropout)
         self.head = keras.layers.Dense(num_classes, activation="softmax", name="head")
         with no_grad():
@@ -122,9 +136,11 @@ class TextClassifier(PhasedModel):
                 out.append(ops.convert_to_numpy(self(token_ids[i : i + batch_size])))
         return np.concatenate(out) if out else np.zeros((0, self.num_classes), "float32")
 
-    def load_backbone(self, backbone: BertBackbone) -> None:
-        """Copy a pretrained backbone's weights (same architecture) into this classifier."""
-        mine, theirs = self.backbone.weights, backbone.weights
+    def load_backbone(self, backbone) -> None:
+        """Copy a pretrained backbone's weights (same architecture) into this classifier: a
+        :class:`BertBackbone`, or for ``encoder="elmo"`` an ELMo run's ``BiLM``."""
+        target = self.backbone.bilm if self.encoder == "elmo" else self.backbone
+        mine, theirs = target.weights, backbone.weights
         shapes = [tuple(w.shape) for w in mine], [tuple(w.shape) for w in theirs]
         if shapes[0] != shapes[1]:
             raise ValueError(
@@ -142,6 +158,7 @@ class TextClassifier(PhasedModel):
             "pooling": self.pooling,
             "loss": None if loss is None else keras.saving.serialize_keras_object(loss),
             "head_dropout": self.head_dropout,
+            "encoder": self.encoder,
             **self.backbone_args,
         }
 

@@ -20,6 +20,7 @@ _SPECS = (
     "translator",
     "gpt",
     "bert_mlm",
+    "elmo",
     "text_classifier",
     "asset_pricing",
     "finetune_text",

@@ -7,7 +7,9 @@ classes, 42/39/18%) or your own CSV, with the imbalance remedies of the course, 
   any per-example weight takes through keraslab's custom train step;
 - ``focal``: the focal loss (``--focal-gamma``), no weights.
 
-``--init RUN`` starts the encoder from a ``bert-mlm`` run (its tokenizer and architecture too);
+``--init RUN`` starts the encoder from a ``bert-mlm`` run (its tokenizer and architecture too),
+or replaces it by an ``elmo`` run's biLM whose layers a learnt scalar mix combines (fine-tuned, or
+fixed with ``--freeze-init``);
 ``--labelled N`` trains on a stratified subset of N labelled examples. Scores: macro-F1,
 per-class recall, accuracy, and a confusion-matrix PNG of the test split.
 """
@@ -85,11 +87,18 @@ def _init_run(config: Config):
     if not config.init:
         return None
     run = open_run(config.init)
-    if run.recipe != "bert-mlm":
+    if run.recipe not in ("bert-mlm", "elmo"):
         raise UserError(
-            f"--init {config.init}: a {run.recipe!r} run, not a bert-mlm run; pretrain one with "
-            "`keraslab train bert-mlm`."
+            f"--init {config.init}: a {run.recipe!r} run, not a bert-mlm or elmo run; pretrain "
+            "one with `keraslab train bert-mlm` or `keraslab train elmo`."
         )
+    if run.recipe == "elmo" and run.config.get("level", "subword") != "subword":
+        raise UserError(
+            f"--init {config.init}: a character-level elmo run; the classifier reads subwords: "
+            "pretrain with `keraslab train elmo --level subword`."
+        )
+    if config.freeze_init and run.recipe != "elmo":
+        raise UserError("--freeze-init is for an elmo --init run (BERT is fine-tuned whole).")
     default = Config()
     for key in (
         "vocab_size",
@@ -111,6 +120,15 @@ def _init_run(config: Config):
 def architecture(config: Config, init: Run | None) -> dict:
     """The encoder settings: the classifier's own, or those of the ``--init`` run."""
     source = init.config if init is not None else asdict(config)
+    if init is not None and init.recipe == "elmo":
+        return dict(
+            encoder="elmo",
+            sequence_length=int(source["sequence_length"]),
+            embedding_dim=int(source["embedding_dim"]),
+            num_layers=int(source["layers"]),
+            dropout=float(config.dropout),
+            freeze=bool(config.freeze_init),
+        )
     return dict(
         sequence_length=int(source["sequence_length"]),
         embedding_dim=int(source["embedding_dim"]),
@@ -254,7 +272,13 @@ class TextClassifierRecipe(Recipe):
 
     def initialize(self, job: Job) -> None:
         init = _init_run(job.config)
-        if init is not None:
+        if init is not None and init.recipe == "elmo":
+            from keraslab.recipes.elmo import RECIPE as ELMO
+
+            job.model.load_backbone(ELMO.load(init, "best").model.bilm)
+            how = "frozen" if job.config.freeze_init else "fine-tuned"
+            job.echo(f"ELMo biLM from {init.path} (best checkpoint), {how}")
+        elif init is not None:
             from keraslab.recipes.bert_mlm import RECIPE as BERT_MLM
 
             pretrained = BERT_MLM.load(init, "best").model

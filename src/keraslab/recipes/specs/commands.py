@@ -110,3 +110,26 @@ class GenerateOptions(CheckpointOptions):
     seed: int = seed_option()
     n: int = option(1, "continuations", positive=True, max=1000)
     use_cache: bool = option(True, "re-read the window every step", flag="--no-cache")
+
+
+@dataclass
+class EmbedOptions(CheckpointOptions):
+    layer: str = option(
+        "mean",
+        "mean: the average of the L + 1 layers; all: every layer (an axis more); "
+        "0 .. L: one layer (0: the token embedding)",
+    )
+    out: str | None = option(
+        None, "save the vectors (texts, tokens, dim) here instead of printing them",
+        metavar="X.npy",
+    )  # fmt: skip
+    force: bool = option(False, "overwrite --out if it exists")
+
+    def validate(self) -> None:
+        super().validate()
+        from keraslab.errors import UserError
+
+        if self.layer not in ("mean", "all") and not self.layer.isdigit():
+            raise UserError(f"--layer {self.layer!r}: give mean, all or a layer number 0 .. L.")
+        if self.out is not None and not self.out.endswith(".npy"):
+            raise UserError(f"--out {self.out}: the vectors are saved as .npy; name it X.npy.")

@@ -30,7 +30,15 @@ class Config(LabelledTexts):
     """Settings of a text-classifier run (all saved in config.json)."""
 
     init: str | None = option(
-        None, "start from this bert-mlm run's encoder and tokenizer", path=True, metavar="RUN"
+        None,
+        "start from this bert-mlm run's encoder, or an elmo run's biLM, and its tokenizer",
+        path=True,
+        metavar="RUN",
+    )
+    freeze_init: bool = option(
+        False,
+        "keep the --init elmo run's biLM fixed: only the mix of its layers and the head learn "
+        "(the paper's recipe)",
     )
     imbalance: str = option("none", "how the minority class is weighted", choices=IMBALANCE)
     augment: str = option(
@@ -71,6 +79,8 @@ class Config(LabelledTexts):
     def validate(self) -> None:
         super().validate()
         self.check_heads()
+        if self.freeze_init and not self.init:
+            raise UserError("--freeze-init needs --init ELMO_RUN (the biLM it keeps fixed).")
         if self.augment == "backtranslate" and not (self.forward and self.back):
             raise UserError(
                 "--augment backtranslate needs --forward RUN (e.g. en-es) and --back RUN (es-en):"
@@ -81,7 +91,7 @@ class Config(LabelledTexts):
 INFO = RecipeInfo(
     "text-classifier",
     "keraslab.recipes.text_classifier",
-    "Transformer sentiment classifier (class weights, focal loss, --init a bert-mlm run)",
+    "sentiment classifier (class weights, focal loss, --init a bert-mlm or elmo run)",
     ("tweets",),
     "tweets",
     Config,
