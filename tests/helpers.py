@@ -216,3 +216,31 @@ def write_pairs(path, pairs) -> Path:
     path = Path(path)
     path.write_text("".join(f"{en}\t{es}\n" for en, es in pairs), encoding="utf-8")
     return path
+
+
+# ---- small texts the language tests train on ----------------------------------------------
+WORDS = "the a quiet house garden letter morning sister walked read wrote saw near with".split()
+
+
+def prose(n_sentences: int, seed: int) -> str:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sentences = [" ".join(rng.choice(WORDS, rng.integers(4, 9))).capitalize() + "." for _ in range(n_sentences)]  # fmt: skip
+    return "\n\n".join(" ".join(sentences[i : i + 4]) for i in range(0, n_sentences, 4)) + "\n"
+
+
+def sentiment_csv(path, n=900, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    cue = {"negative": ["awful", "bad", "hate"], "neutral": ["okay", "fine", "meh"],
+           "positive": ["great", "love", "good"]}  # fmt: skip
+    labels = rng.choice(list(cue), n, p=[0.5, 0.35, 0.15])
+    lines = ["label,tweet"]
+    for lab in labels:
+        words = list(rng.choice(WORDS, rng.integers(3, 7))) + [str(rng.choice(cue[lab]))]
+        rng.shuffle(words)
+        lines.append(f"{lab},{' '.join(words)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -11,18 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli_env, run_cli
+from helpers import assert_one_line_error, cli_env, prose, run_cli, sentiment_csv
 
 pytestmark = pytest.mark.slow
 
 MODEL = ["--layers", "1", "--embedding-dim", "32", "--num-heads", "2", "--quiet"]
-_WORDS = "the a quiet house garden letter morning sister walked read wrote saw near with".split()
-
-
-def _prose(n_sentences: int, seed: int) -> str:
-    rng = np.random.default_rng(seed)
-    sentences = [" ".join(rng.choice(_WORDS, rng.integers(4, 9))).capitalize() + "." for _ in range(n_sentences)]  # fmt: skip
-    return "\n\n".join(" ".join(sentences[i : i + 4]) for i in range(0, n_sentences, 4)) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gpt_run(folder):
     text = folder / "prose.txt"
-    text.write_text(_prose(1200, 0), encoding="utf-8")
+    text.write_text(prose(1200, 0), encoding="utf-8")
     out = folder / "gpt"
     run_cli("train", "gpt", "--text", text, "--epochs", "2", "--steps-per-epoch", "40",
             "--batch-size", "16", "--sequence-length", "48", "--val-tokens", "3000",
@@ -72,23 +65,9 @@ def test_generate_bad_prompts(gpt_run, prompt, fragment):
     assert_one_line_error(run_cli("generate", gpt_run, "--prompt", prompt), fragment)
 
 
-def _sentiment_csv(path, n=900, seed=0):
-    rng = np.random.default_rng(seed)
-    cue = {"negative": ["awful", "bad", "hate"], "neutral": ["okay", "fine", "meh"],
-           "positive": ["great", "love", "good"]}  # fmt: skip
-    labels = rng.choice(list(cue), n, p=[0.5, 0.35, 0.15])
-    lines = ["label,tweet"]
-    for lab in labels:
-        words = list(rng.choice(_WORDS, rng.integers(3, 7))) + [str(rng.choice(cue[lab]))]
-        rng.shuffle(words)
-        lines.append(f"{lab},{' '.join(words)}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def test_bert_mlm_then_classifier_init_class_weights_and_classify(folder):
     text = folder / "bert.txt"
-    text.write_text(_prose(2400, 1), encoding="utf-8")
+    text.write_text(prose(2400, 1), encoding="utf-8")
     bert_out, clf_out = folder / "bert", folder / "clf"
     run_cli("train", "bert-mlm", "--text", text, "--epochs", "2", "--vocab-size", "200",
             "--intermediate-dim", "64", "--sequence-length", "32", *MODEL, "--out", bert_out,
@@ -96,7 +75,7 @@ def test_bert_mlm_then_classifier_init_class_weights_and_classify(folder):
     (bert,) = bert_out.iterdir()
     rows = [json.loads(line) for line in (bert / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["val_mlm_loss"] < rows[0]["val_mlm_loss"]
-    csv = _sentiment_csv(folder / "sentiment.csv")
+    csv = sentiment_csv(folder / "sentiment.csv")
     proc = run_cli("train", "text-classifier", "--csv", csv, "--label-column", "label",
                    "--text-column", "tweet", "--init", bert, "--imbalance", "class-weight",
                    "--epochs", "6", "--learning-rate", "0.003", "--quiet", "--out", clf_out,
@@ -134,14 +113,14 @@ def test_bert_mlm_then_classifier_init_class_weights_and_classify(folder):
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     # bad input: wrong --init kind, CSV without the label column
     assert_one_line_error(run_cli("train", "text-classifier", "--csv", csv, "--init", clf,
-                                  "--out", folder / "x"), "not a bert-mlm run")  # fmt: skip
+                                  "--out", folder / "x"), "not a bert-mlm or elmo run")  # fmt: skip
     assert_one_line_error(run_cli("train", "text-classifier", "--csv", csv, "--out",
                                   folder / "x"), "no column 'sentiment'")  # fmt: skip
     assert not (folder / "x").exists()  # nothing written for bad input
 
 
 def test_text_classifier_augment_eda_grows_the_training_split_only(folder):
-    csv = _sentiment_csv(folder / "small.csv", n=300, seed=3)
+    csv = sentiment_csv(folder / "small.csv", n=300, seed=3)
     out = folder / "aug-eda"
     proc = run_cli("train", "text-classifier", "--csv", csv, "--label-column", "label",
                    "--text-column", "tweet", "--augment", "eda", "--augment-copies", "2",

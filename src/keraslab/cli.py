@@ -558,7 +558,9 @@ def _print_vectors(tokens, vectors, values) -> None:
     """``embed``: the file written, or one line per token: the token, then its vector."""
     if isinstance(vectors, str):
         n, longest = len(tokens), max((len(t) for t in tokens), default=0)
-        print(f"wrote {vectors}: {n} text(s), up to {longest} tokens each (zeros after a text's end)")
+        print(
+            f"wrote {vectors}: {n} text(s), up to {longest} tokens each (zeros after a text's end)"
+        )
         return
     for i, row in enumerate(tokens):
         if len(tokens) > 1:

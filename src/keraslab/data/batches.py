@@ -3,6 +3,7 @@ epoch: batch ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``, so a resumed r
 data as an uninterrupted one after :meth:`EpochBatches.start_at`.
 
 - :class:`ArrayBatches`: shuffled mini-batches of in-memory arrays (images and labels).
+- :class:`TextBatches`: padded token rows in batches of similar length.
 - :class:`TranslationBatches`: length-bucketed teacher-forcing pairs.
 - :class:`WindowBatches`: random windows of a token stream (language modelling, nanoGPT-style).
 - :class:`MaskedBatches`: masked-LM batches with a fresh mask per epoch (RoBERTa's dynamic
@@ -81,22 +82,34 @@ class ArrayBatches(EpochBatches):
 
 
 class TextBatches(ArrayBatches):
-    """:class:`ArrayBatches` of right-padded id rows, each batch cut to its longest row rounded
-    up to a multiple of ``bucket`` (few distinct shapes to compile, little padding computed).
+    """Mini-batches of right-padded id rows grouped by length: each epoch the rows are sorted by
+    length (ties broken at random), cut into batches, and the batches shuffled, all from
+    ``(seed, epoch)``; each batch is cut to its longest row rounded up to ``bucket`` tokens (few
+    shapes to compile, little padding to compute).
 
     Example:
         >>> lm.fit(TextBatches(ids, 64, seed=0).start_at(0), epochs=4)
     """
 
     def __init__(self, ids, batch_size: int = 64, seed: int = 0, pad_id: int = 0, bucket=16):
-        super().__init__(np.asarray(ids, "int32"), None, batch_size, seed)
         self.pad_id, self.bucket = int(pad_id), int(bucket)
+        ids = np.asarray(ids, "int32")
+        self.lengths = (ids != self.pad_id).sum(axis=1)
+        super().__init__(ids, None, batch_size, seed)
+
+    def plan(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        by_length = np.lexsort((rng.random(len(self.x)), self.lengths))
+        batches = [
+            by_length[i : i + self.batch_size] for i in range(0, len(self.x), self.batch_size)
+        ]
+        self.batches = [batches[i] for i in rng.permutation(len(batches))]
 
     def __getitem__(self, i):
-        x = super().__getitem__(i)
-        longest = int((x != self.pad_id).sum(axis=1).max()) if len(x) else 1
-        width = min(x.shape[1], -(-max(longest, 1) // self.bucket) * self.bucket)
-        return x[:, :width]
+        rows = np.sort(self.batches[i])
+        longest = max(int(self.lengths[rows].max()), 1)
+        width = min(self.x.shape[1], -(-longest // self.bucket) * self.bucket)
+        return self.x[rows, :width]
 
 
 def balanced_rows(classes: np.ndarray, n: int, seed) -> np.ndarray:

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Batch, Phase, PhasedModel, no_grad
+from keraslab.engine import Phase, PhasedModel, no_grad
 from keraslab.models.losses import masked_cross_entropy, token_count
 
 

@@ -94,7 +94,10 @@ class Validation(keras.callbacks.Callback):
         s = direction_scores(self.model, self.ids)
         logs["val_loss"] = s["loss"]
         for d in ("forward", "backward"):
-            logs[f"val_{d}_loss"], logs[f"val_{d}_perplexity"] = s[f"{d}_loss"], s[f"{d}_perplexity"]
+            logs[f"val_{d}_loss"], logs[f"val_{d}_perplexity"] = (
+                s[f"{d}_loss"],
+                s[f"{d}_perplexity"],
+            )
         print(
             f"\nepoch {epoch + 1}: val perplexity forward {s['forward_perplexity']:.1f}, "
             f"backward {s['backward_perplexity']:.1f}"
@@ -104,9 +107,7 @@ class Validation(keras.callbacks.Callback):
 # ---- model -----------------------------------------------------------------------------------
 def build_model(config: Config, vocabulary_size: int, pad_id: int = 0) -> ELMo:
     model = ELMo(pad_id=pad_id, **config.bilm_args(vocabulary_size))
-    model.compile(
-        optimizers={"elmo": keras.optimizers.Adam(config.learning_rate, clipnorm=1.0)}
-    )
+    model.compile(optimizers={"elmo": keras.optimizers.Adam(config.learning_rate, clipnorm=1.0)})
     return model
 
 
