@@ -27,7 +27,7 @@ def elmo_run(folder):
     text.write_text(prose(1600, 0), encoding="utf-8")
     out = folder / "elmo"
     run_cli("train", "elmo", "--text", text, "--epochs", "2", "--vocab-size", "150",
-            "--sequence-length", "48", "--learning-rate", "0.01", *SMALL, "--out", out,
+            "--sequence-length", "48", *SMALL, "--out", out,
             check=True)  # fmt: skip
     (path,) = out.iterdir()
     return path
@@ -109,13 +109,21 @@ def test_char_level_run_refuses_unseen_characters(folder):
     assert not (folder / "x").exists()
 
 
-def test_classifier_on_elmo_features(elmo_run, folder):
+def test_classifier_on_elmo_features(folder):
+    # ELMo pretrained on unlabelled texts of the domain (their words), then fine-tuned
     csv = sentiment_csv(folder / "sentiment.csv")
+    unlabelled = sentiment_csv(folder / "unlabelled.csv", n=1500, seed=5).read_text()
+    texts = folder / "unlabelled.txt"
+    texts.write_text("\n\n".join(r.split(",", 1)[1] for r in unlabelled.splitlines()[1:]))
+    run_cli("train", "elmo", "--text", texts, "--epochs", "2", "--vocab-size", "150",
+            "--sequence-length", "32", *SMALL, "--out", folder / "elmo-domain", check=True)  # fmt: skip
+    (elmo_run,) = (folder / "elmo-domain").iterdir()
     out = folder / "clf"
     proc = run_cli("train", "text-classifier", "--csv", csv, "--label-column", "label",
-                   "--text-column", "tweet", "--init", elmo_run, "--freeze-init", "--epochs", "6",
-                   "--learning-rate", "0.01", "--quiet", "--out", out, check=True)  # fmt: skip
-    assert "frozen" in proc.stdout
+                   "--text-column", "tweet", "--init", elmo_run, "--imbalance", "class-weight",
+                   "--epochs", "6", "--learning-rate", "0.005", "--quiet", "--out", out,
+                   check=True)  # fmt: skip
+    assert "fine-tuned" in proc.stdout
     (clf,) = out.iterdir()
     summary = json.loads((clf / "summary.json").read_text())
     assert summary["test_macro_f1"] > 0.8  # one cue word decides the class

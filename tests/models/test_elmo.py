@@ -137,5 +137,13 @@ def test_encoder_loads_the_pretrained_bilm(lm):
     enc = ELMoEncoder(**lm.bilm_args)
     enc(ids)
     enc.bilm.set_weights(lm.bilm.get_weights())
-    expected = np.mean([ops.convert_to_numpy(h) for h in lm.bilm.layer_outputs(ids)], axis=0)
-    np.testing.assert_allclose(ops.convert_to_numpy(enc(ids)), expected, atol=1e-5)
+    layers = [ops.convert_to_numpy(h).astype("float64") for h in lm.bilm.layer_outputs(ids)]
+    standardized = [
+        (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-5) for h in layers
+    ]
+    # the untrained mix: equal weights, gamma 1
+    np.testing.assert_allclose(ops.convert_to_numpy(enc(ids)), np.mean(standardized, 0), atol=1e-4)
+    raw = ELMoEncoder(normalize=False, **lm.bilm_args)
+    raw(ids)
+    raw.bilm.set_weights(lm.bilm.get_weights())
+    np.testing.assert_allclose(ops.convert_to_numpy(raw(ids)), np.mean(layers, 0), atol=1e-5)

@@ -304,18 +304,21 @@ class ELMoEncoder(keras.layers.Layer):
     """Token ids to ELMo vectors: a :class:`BiLM` and a :class:`ScalarMix` of its layers.
 
     Args: those of :class:`BiLM`, plus ``freeze`` (bool): the biLM's weights stay fixed, only
-    the mix learns (the paper's recipe); else they are fine-tuned with the task.
+    the mix learns (the paper's recipe); else they are fine-tuned with the task. And
+    ``normalize`` (bool): each layer scaled to zero mean and unit variance per token before the
+    mix (the paper's "layer normalization of each biLM layer", no parameters), so a small
+    head sees inputs of one scale.
 
     ``call(ids)`` gives ``(batch, length, 2 * embedding_dim)``. Load pretrained weights with
     ``encoder.bilm.set_weights(pretrainer.bilm.get_weights())``.
     """
 
-    def __init__(self, freeze: bool = False, **bilm_args):
+    def __init__(self, freeze: bool = False, normalize: bool = True, **bilm_args):
         name = bilm_args.pop("name", None)
         for key in ("trainable", "dtype"):
             bilm_args.pop(key, None)
         super().__init__(name=name)
-        self.freeze = bool(freeze)
+        self.freeze, self.normalize = bool(freeze), bool(normalize)
         self.bilm_args = dict(bilm_args)
         self.bilm = BiLM(**bilm_args, name="bilm")
         self.bilm.trainable = not self.freeze
@@ -335,7 +338,19 @@ class ELMoEncoder(keras.layers.Layer):
         self.built = True
 
     def call(self, ids, training=None):
-        return self.mix(self.bilm.layer_outputs(ids, training=training))
+        layers = self.bilm.layer_outputs(ids, training=training)
+        if self.normalize:
+            layers = [_standardize(h) for h in layers]
+        return self.mix(layers)
 
     def get_config(self):
-        return {**super().get_config(), "freeze": self.freeze, **self.bilm_args}
+        return {
+            **super().get_config(), "freeze": self.freeze, "normalize": self.normalize,
+            **self.bilm_args,
+        }  # fmt: skip
+
+
+def _standardize(h, epsilon: float = 1e-5):
+    mean = ops.mean(h, axis=-1, keepdims=True)
+    variance = ops.var(h, axis=-1, keepdims=True)
+    return (h - mean) / ops.sqrt(variance + epsilon)
