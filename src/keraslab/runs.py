@@ -105,7 +105,8 @@ def require_recipe(run: Run, recipe: str) -> None:
     """UserError unless ``run`` was made by ``recipe``."""
     if run.recipe != recipe:
         raise UserError(
-            f"{run.path} is a {run.recipe!r} run, not a {recipe} run: "
+            f"{run.path} is a {run.recipe!r} run, not {'an' if recipe[0] in 'aeiou' else 'a'} "
+            f"{recipe} run: "
             f"train one with `keraslab train {recipe}`."
         )
 
