@@ -45,13 +45,22 @@ def main():
     p.add_argument("--min-steps", type=int, default=300)
     p.add_argument("--out", default="runs/classifier-transfer")
     p.add_argument("--plot", default="docs/classifier_transfer.png")
+    p.add_argument(
+        "--results", nargs="+", metavar="results.json",
+        help="train nothing: the summary table and plot of earlier runs' results (merged)",
+    )  # fmt: skip
     args = p.parse_args()
+    if args.results:
+        rows = [r for f in args.results for r in json.loads(Path(f).read_text())]
+        names = list(dict.fromkeys(r["variant"] for r in rows))
+        _summary(rows, names)
+        _plot(rows, names, args.plot)
+        return
     variants = [v.strip() for v in args.variants.split(",")]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         p.error(f"unknown variants {unknown}; choose among {list(VARIANTS)}")
     import keras
-    import numpy as np
 
     from keraslab.recipes import text_classifier as tc
 
@@ -96,14 +105,24 @@ def main():
                 )
                 Path(args.out).mkdir(parents=True, exist_ok=True)
                 (Path(args.out) / "results.json").write_text(json.dumps(rows, indent=1))
-    print("\n| labelled | variant | seeds | test macro-F1, mean ± sd |")
-    print("|---:|---|---:|---:|")
+    _summary(rows, variants)
+    _plot(rows, variants, args.plot)
+
+
+def _summary(rows, variants):
+    import numpy as np
+
+    print("\n| labelled | variant | seeds | test macro-F1, mean ± sd | seconds per run |")
+    print("|---:|---|---:|---:|---:|")
     for n in sorted({r["labelled"] for r in rows}):
         for name in variants:
-            f1 = [r["test_macro_f1"] for r in rows if r["labelled"] == n and r["variant"] == name]
-            if f1:
-                print(f"| {n:,} | {name} | {len(f1)} | {np.mean(f1):.3f} ± {np.std(f1):.3f} |")
-    _plot(rows, variants, args.plot)
+            cell = [r for r in rows if r["labelled"] == n and r["variant"] == name]
+            if cell:
+                f1 = [r["test_macro_f1"] for r in cell]
+                s = np.mean([r["seconds"] for r in cell])
+                print(
+                    f"| {n:,} | {name} | {len(f1)} | {np.mean(f1):.3f} ± {np.std(f1):.3f} | {s:.0f} |"
+                )
 
 
 def _plot(rows, variants, path):
