@@ -421,8 +421,9 @@ def _cmd_train(args, target: Target) -> None:
                 f"{info.name} runs do not resume (final weights only): start a new run with "
                 f"`keraslab train {info.name}`."
             )
-        _set_backend(_distribute_backend(args.backend or target.run.config.get("backend"),
-                                         None, distribute))  # fmt: skip
+        _set_backend(
+            _distribute_backend(args.backend or target.run.config.get("backend"), distribute)
+        )
         load_recipe(info.name).resume(
             str(target.run.path),
             epochs=values.get("epochs"),
@@ -450,7 +451,7 @@ def _cmd_train(args, target: Target) -> None:
     config = info.Config(dataset=dataset, **values)
     config.validate()  # before Keras loads: a bad value costs no import
     check_writable_dir(args.out)
-    _set_backend(_distribute_backend(args.backend, info.default_backend, distribute))
+    _set_backend(_distribute_backend(args.backend, distribute), info.default_backend)
     load_recipe(info.name).train(
         config, out=args.out, verbose=verbose, tensorboard=args.tensorboard, distribute=distribute
     )
@@ -473,7 +474,7 @@ def _distribute(args):
     )  # fmt: skip
 
 
-def _distribute_backend(backend, default, distribute):
+def _distribute_backend(backend, distribute):
     """The backend to load: with ``--distribute``, jax (the one keras.distribution serves)."""
     if distribute is None:
         return backend
