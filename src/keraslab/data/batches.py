@@ -104,12 +104,20 @@ class TextBatches(ArrayBatches):
             by_length[i : i + self.batch_size] for i in range(0, len(self.x), self.batch_size)
         ]
         self.batches = [batches[i] for i in rng.permutation(len(batches))]
+        # Keras's TensorFlow adapter fixes the batch shape from the first two batches: give
+        # them different widths (when there are several) so the length axis stays free.
+        widths = [self._width(b) for b in self.batches]
+        other = next((i for i, w in enumerate(widths) if w != widths[0]), None)
+        if other is not None and len(self.batches) > 1:
+            self.batches[1], self.batches[other] = self.batches[other], self.batches[1]
+
+    def _width(self, rows) -> int:
+        longest = max(int(self.lengths[rows].max()), 1)
+        return min(self.x.shape[1], -(-longest // self.bucket) * self.bucket)
 
     def __getitem__(self, i):
         rows = np.sort(self.batches[i])
-        longest = max(int(self.lengths[rows].max()), 1)
-        width = min(self.x.shape[1], -(-longest // self.bucket) * self.bucket)
-        return self.x[rows, :width]
+        return self.x[rows, : self._width(rows)]
 
 
 def balanced_rows(classes: np.ndarray, n: int, seed) -> np.ndarray:
