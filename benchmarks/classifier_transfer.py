@@ -51,7 +51,12 @@ def main():
     )  # fmt: skip
     args = p.parse_args()
     if args.results:
-        rows = [r for f in args.results for r in json.loads(Path(f).read_text())]
+        rows, seen = [], set()
+        for r in (r for f in args.results for r in json.loads(Path(f).read_text())):
+            key = (r["labelled"], r["variant"], r["seed"])  # a cell run twice counts once
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
         names = list(dict.fromkeys(r["variant"] for r in rows))
         _summary(rows, names)
         _plot(rows, names, args.plot)
