@@ -76,3 +76,24 @@ def test_balanced_batches_draw_each_class_equally_often():
     assert set(rows[classes[rows] == 2]) == {98, 99}  # the rare class's own rows, with replacement
     again = BalancedBatches(x, classes, batch_size=32, seed=0).start_at(29)
     np.testing.assert_array_equal(np.concatenate(_epoch(again))[:, 0].astype(int), drawn[29])
+
+
+def test_text_batches_group_lengths_cover_every_row_and_repeat_per_epoch():
+    from keraslab.data.batches import TextBatches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 64, 200)
+    ids = np.zeros((200, 64), "int32")
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(1, 50, n)
+    b = TextBatches(ids, batch_size=16, seed=3).start_at(2)
+    batches = [b[i] for i in range(len(b))]
+    rows = np.concatenate(b.batches)
+    assert sorted(rows) == list(range(200))  # every row once per epoch
+    for x, r in zip(batches, b.batches):
+        longest = lengths[r].max()
+        assert x.shape[1] == min(64, -(-longest // 16) * 16)  # cut to a multiple of 16
+        np.testing.assert_array_equal(x, ids[np.sort(r), : x.shape[1]])
+    assert batches[0].shape[1] != batches[1].shape[1]  # Keras's TF adapter keeps length free
+    again = TextBatches(ids, batch_size=16, seed=3).start_at(2)
+    assert all(np.array_equal(again[i], batches[i]) for i in range(len(b)))
