@@ -5,6 +5,7 @@ differ between contexts), `text-classifier --init ELMO_RUN` learns, and bad inpu
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -46,8 +47,6 @@ def test_pretraining_logs_and_lowers_both_perplexities_and_resumes(elmo_run, fol
     ev = run_cli("evaluate", elmo_run, check=True).stdout
     assert "perplexity forward" in ev and "backward" in ev
     copy = folder / "resumed"
-    import shutil
-
     shutil.copytree(elmo_run, copy)
     run_cli("train", "--resume", copy, "--epochs", "3", "--quiet", check=True)
     rows3 = _rows(copy)

@@ -66,10 +66,9 @@ def direction_scores(model: ELMo, ids: np.ndarray, batch_size: int = 128) -> dic
     """Each direction's mean negative log-likelihood (nats per token) and perplexity."""
     forward = backward = 0.0
     count = 0
-    for i in range(0, len(ids), batch_size):
-        batch = ids[i : i + batch_size]
-        width = int(max(1, (batch != model.pad_id).sum(1).max()))
-        f, b, n = model.evaluate_losses(batch[:, :width])
+    batches = TextBatches(ids, batch_size, pad_id=model.pad_id)  # rows of similar length
+    for i in range(len(batches)):
+        f, b, n = model.evaluate_losses(batches[i])
         forward, backward, count = forward + f, backward + b, count + n
     fl, bl = forward / max(count, 1), backward / max(count, 1)
     return {

@@ -9,13 +9,19 @@ from keraslab.recipes.specs.commands import ExportOptions, TextsEvaluateOptions
 
 
 @dataclass
-class Config(Settings):
-    """Settings of a bert-mlm run (all saved in config.json)."""
+class UnlabelledTexts(Settings):
+    """The pretraining texts of an encoder (shared by bert-mlm and elmo)."""
 
     dataset: str = option("tweets", "dataset name (see `keraslab list`)")
     text: str | None = option(
         None, "your own UTF-8 text file: one document per paragraph", path=True, metavar="FILE.txt"
     )
+
+
+@dataclass
+class Config(UnlabelledTexts):
+    """Settings of a bert-mlm run (all saved in config.json)."""
+
     epochs: int = option(10, "passes over the training texts", positive=True)
     batch_size: int = option(64, "texts per update", positive=True)
     learning_rate: float = option(5e-4, "peak AdamW rate (warm-up, cosine decay)", above=0)

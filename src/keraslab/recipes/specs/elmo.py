@@ -2,19 +2,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import Settings, option, seed_option
+from keraslab.options import option, seed_option
 from keraslab.recipes.specs import RecipeInfo
+from keraslab.recipes.specs.bert_mlm import UnlabelledTexts
 from keraslab.recipes.specs.commands import EmbedOptions, TextsEvaluateOptions
 
 
 @dataclass
-class Config(Settings):
+class Config(UnlabelledTexts):
     """Settings of an elmo run (all saved in config.json)."""
 
-    dataset: str = option("tweets", "dataset name (see `keraslab list`)")
-    text: str | None = option(
-        None, "your own UTF-8 text file: one document per paragraph", path=True, metavar="FILE.txt"
-    )
     level: str = option(
         "subword",
         "tokens: BPE subwords (what text-classifier --init reads) or characters",
