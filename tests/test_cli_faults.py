@@ -251,8 +251,9 @@ def _interrupt(args, ready, delay: float, sig=signal.SIGKILL, timeout: float = 3
                 _, err = proc.communicate(timeout=5)
             except subprocess.TimeoutExpired:
                 # still running 5 s after a Ctrl-C (its exit takes ~1.6 s): press it again, as a
-                # user would. Once in six full-suite runs the first SIGINT was lost (the run went
-                # on and finished with exit 0; not reproduced in isolation), see issue 19's note.
+                # user would. A first SIGINT that landed in jax's gc callback used to be lost
+                # (printed as "Exception ignored"); keraslab.quiet.keep_ctrl_c re-delivers it now,
+                # so this second press is a guard only.
                 if sig == signal.SIGINT:
                     proc.send_signal(sig)
                 _, err = proc.communicate(timeout=120)

@@ -107,3 +107,55 @@ def test_keras_classes_are_registered_after_import_keraslab():
             env={"KERAS_BACKEND": "jax"},
         )
         assert proc.stdout.strip() == "True", (order, proc.stderr)
+
+
+# A Ctrl-C delivered while a gc callback or a __del__ runs (jax's _xla_gc_callback is one; Keras
+# imports jax on every backend) is "unraisable": Python's default hook prints "Exception ignored
+# in ..." and drops it, and the run goes on. keep_ctrl_c re-raises it in the main thread.
+SWALLOWED = """
+    import gc, time
+    {setup}
+    class Pressed:
+        def __del__(self):
+            raise KeyboardInterrupt
+    try:
+        Pressed()  # dropped at once: __del__ raises where nobody can catch it
+        gc.collect()
+        for _ in range(100):
+            time.sleep(0.01)
+        print("went on")
+    except KeyboardInterrupt:
+        print("interrupted")
+"""
+
+
+def test_without_the_hook_a_ctrl_c_in_del_is_printed_and_lost():
+    proc = _python(SWALLOWED.format(setup=""))
+    assert proc.stdout.strip() == "went on" and "Exception ignored" in proc.stderr
+
+
+def test_keep_ctrl_c_reraises_it_in_the_main_thread_and_prints_nothing():
+    setup = "from keraslab.quiet import keep_ctrl_c; keep_ctrl_c(); keep_ctrl_c()"
+    proc = _python(SWALLOWED.format(setup=setup))
+    assert proc.stdout.strip() == "interrupted" and proc.stderr == "", proc.stderr
+
+
+def test_keep_ctrl_c_passes_other_unraisable_errors_on():
+    setup = (
+        "from keraslab.quiet import keep_ctrl_c; keep_ctrl_c()\n"
+        "    class Broken:\n"
+        "        def __del__(self):\n"
+        "            raise ValueError('from del')\n"
+        "    Broken()"
+    )
+    proc = _python(SWALLOWED.format(setup=setup))
+    assert proc.stdout.strip() == "interrupted" and "ValueError: from del" in proc.stderr
+
+
+def test_the_cli_installs_it():
+    proc = _python(
+        "import sys; from keraslab import cli\n"
+        "code = cli.main(['list'])\n"
+        "print(getattr(sys.unraisablehook, '_keraslab', False), code)"
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "True 0", proc.stdout + proc.stderr

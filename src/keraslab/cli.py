@@ -638,9 +638,10 @@ def _cmd_tool(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from keraslab.quiet import silence_tensorflow_import
+    from keraslab.quiet import keep_ctrl_c, silence_tensorflow_import
 
     silence_tensorflow_import()  # TensorFlow's start-up lines stay off the terminal
+    keep_ctrl_c()  # a Ctrl-C inside jax's gc callback still stops the run, with one line
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser, target = build_parser(argv)

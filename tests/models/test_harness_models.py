@@ -51,6 +51,7 @@ from keraslab.models.autoencoder import (
 )
 from keraslab.models.bert import BertBackbone, BertPretrainer, TokenTagger
 from keraslab.models.classifier import TextClassifier
+from keraslab.models.elmo import BiLM, ELMo, ELMoEncoder, ScalarMix
 from keraslab.models.gan import build_bn_discriminator, build_bn_generator
 from keraslab.models.gpt import GPT
 from keraslab.models.losses import FocalLoss
@@ -247,6 +248,21 @@ CASES = [
         phases=("classifier",),
         allow_unchanged=KEY_BIAS,
     ),
+    case(
+        "ELMo-two-layers",
+        ELMo,
+        dict(
+            vocabulary_size=VOCAB,
+            sequence_length=LENGTH,
+            embedding_dim=8,
+            num_layers=2,
+            dropout=0.0,
+        ),
+        ids(),
+        ((2, LENGTH, VOCAB), (2, LENGTH, VOCAB)),
+        train_data=(ids(), None),
+        phases=("elmo",),
+    ),
     # ---- asset pricing
     case(
         "ConditionalAutoencoder-ca2",
@@ -374,6 +390,50 @@ LAYER_CASES = [
             allow_unchanged=KEY_BIAS,
         ),
         id="BertBackbone-segments",
+    ),
+    # ELMo's parts: the two LSTM stacks, the layer mix (eq. 1), and the two as one encoder.
+    pytest.param(
+        dict(
+            cls=BiLM,
+            init_kwargs=dict(
+                vocabulary_size=VOCAB,
+                sequence_length=LENGTH,
+                embedding_dim=8,
+                num_layers=2,
+                dropout=0.0,
+            ),
+            expected_num_trainable_weights=1
+            + 4 * 3,  # embedding, 4 LSTMs (kernel, recurrent, bias)
+            input_data=ids(),
+            expected_output_shape=(((2, LENGTH, 8),) * 2, ((2, LENGTH, 8),) * 2, (2, LENGTH, 8)),
+        ),
+        id="BiLM-two-layers",
+    ),
+    pytest.param(
+        dict(
+            cls=ScalarMix,
+            init_kwargs=dict(num_inputs=3),
+            expected_num_trainable_weights=2,
+            input_data=[_rng.standard_normal((2, LENGTH, 4)).astype("float32") for _ in range(3)],
+            expected_output_shape=(2, LENGTH, 4),
+        ),
+        id="ScalarMix-three",
+    ),
+    pytest.param(
+        dict(
+            cls=ELMoEncoder,
+            init_kwargs=dict(
+                vocabulary_size=VOCAB,
+                sequence_length=LENGTH,
+                embedding_dim=8,
+                num_layers=1,
+                dropout=0.0,
+            ),
+            expected_num_trainable_weights=1 + 2 * 3 + 2,  # biLM, then the mix's s and gamma
+            input_data=ids(),
+            expected_output_shape=(2, LENGTH, 16),
+        ),
+        id="ELMoEncoder-fine-tuned",
     ),
 ]
 
