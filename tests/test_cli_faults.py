@@ -342,6 +342,36 @@ def test_two_resumes_of_one_run_at_once_one_refused(run_027, tmp_path):
     assert json.loads((run / "summary.json").read_text())["epochs"] == 30
 
 
+HOLD_BEFORE_WRITING = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(0.3)  # a holder between its flock and writing its pid, slowed down
+os.write(fd, str(os.getpid()).encode())
+time.sleep(30)
+"""
+
+
+def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tmp_path):
+    from keraslab.errors import UserError
+    from keraslab.runs import Run, run_lock
+
+    (tmp_path / "run").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_BEFORE_WRITING, str(tmp_path / "run" / ".lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UserError, match=f"in use by process {holder.pid} "):
+            with run_lock(Run(tmp_path / "run", {"recipe": "dcgan"})):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 # ---- read-only places (file modes apply to root too: see helpers.without_root_override) -------------
 def _read_only_copy(run, tmp_path):
     dst = _copy(run, tmp_path)

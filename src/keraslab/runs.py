@@ -245,6 +245,17 @@ def continue_run(run: Run, done: int, total: int, epochs: int | None, echo=print
         echo(f"resuming {run.path} at epoch {done + 1} of {total}")
 
 
+def _lock_holder(fd: int) -> str:
+    """The process id written in a lock file someone else holds. The holder writes it just after
+    taking the lock: a file read in between is empty, so wait a little for it."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "?"
+        time.sleep(0.01)
+
+
 @contextlib.contextmanager
 def run_lock(run: Run):
     """Hold ``RUN/.lock`` while training: a second train or resume of the same run refuses in
@@ -262,7 +273,7 @@ def run_lock(run: Run):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            holder = _lock_holder(fd)
             os.close(fd)
             raise UserError(
                 f"{run.path} is in use by process {holder} (a train or resume): wait for it to "
