@@ -24,6 +24,7 @@ from harness import (
     LAYER_CHECKS,
     MODEL_CHECKS,
     PASSED,
+    _kwargs,
     check_config_round_trip,
     check_model_saving,
     run_layer_test,
@@ -509,16 +510,15 @@ def test_skipped_checks_are_the_documented_ones():
     assert skipped == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the models' hand-written get_config leaves out keras.Model's own trainable",
-)
-@pytest.mark.parametrize("make", [
-    lambda: Autoencoder(IMAGE, latent_dim=2, kind="dense", trainable=False),
-    lambda: GPT(VOCAB, sequence_length=LENGTH, **TINY, num_layers=1, trainable=False),
-], ids=["Autoencoder", "GPT"])  # fmt: skip
-def test_model_configs_keep_trainable(make):
-    model = make()
-    assert model.trainable is False
-    assert type(model).from_config(model.get_config()).trainable is False
+CLASSES = [p for p in CASES + LAYER_CASES if isinstance(p.values[0]["cls"], type)]
+
+
+@pytest.mark.parametrize("spec", CLASSES)
+def test_configs_keep_trainable(spec):
+    """A frozen model or layer, saved and loaded, stays frozen (the models' hand-written configs
+    used to drop ``trainable``, and ELMoEncoder its own)."""
+    model = spec["cls"](**_kwargs(spec["init_kwargs"]), trainable=False)
+    config = model.get_config()
+    loaded = type(model).from_config(config)
+    assert model.trainable is False and loaded.trainable is False, config
+    assert not loaded.trainable_weights, [w.path for w in loaded.trainable_weights]

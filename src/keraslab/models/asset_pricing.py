@@ -74,7 +74,7 @@ class ConditionalAutoencoder(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "n_characteristics": self.n_characteristics,
             "n_factors": self.n_factors,
             "hidden": list(self.hidden),

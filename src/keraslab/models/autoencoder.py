@@ -155,7 +155,7 @@ class Autoencoder(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "image_shape": self.image_shape,
             "latent_dim": self.latent_dim,
             "kind": self.kind,

@@ -172,8 +172,10 @@ class BertPretrainer(PhasedModel):
         >>> model.fit((masked, segments), (labels, weights), epochs=5)
     """
 
-    def __init__(self, next_sentence: bool = False, name=None, **backbone_args):
-        super().__init__(name=name)
+    def __init__(
+        self, next_sentence: bool = False, name=None, trainable: bool = True, **backbone_args
+    ):
+        super().__init__(name=name, trainable=trainable)
         self.backbone_args = dict(backbone_args)
         self.next_sentence = bool(next_sentence)
         self.backbone = BertBackbone(**backbone_args, name="backbone")
@@ -263,7 +265,7 @@ class BertPretrainer(PhasedModel):
         )
 
     def get_config(self):
-        return {"name": self.name, "next_sentence": self.next_sentence, **self.backbone_args}
+        return {**super().get_config(), "next_sentence": self.next_sentence, **self.backbone_args}
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
@@ -283,8 +285,11 @@ class TokenTagger(PhasedModel):
         >>> tagger.compile(optimizers={"tagger": keras.optimizers.Adam(1e-4)})
     """
 
-    def __init__(self, num_tags: int, dropout: float = 0.1, name=None, **backbone_args):
-        super().__init__(name=name)
+    def __init__(
+        self, num_tags: int, dropout: float = 0.1, name=None, trainable: bool = True,
+        **backbone_args,
+    ):  # fmt: skip
+        super().__init__(name=name, trainable=trainable)
         self.num_tags = int(num_tags)
         self.backbone_args = dict(backbone_args)
         self.backbone = BertBackbone(**backbone_args, dropout=dropout, name="backbone")
@@ -325,7 +330,7 @@ class TokenTagger(PhasedModel):
 
     def get_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "num_tags": self.num_tags,
             "dropout": self.dropout,
             **self.backbone_args,

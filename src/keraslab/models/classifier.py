@@ -73,9 +73,10 @@ class TextClassifier(PhasedModel):
         head_dropout: float = 0.1,
         encoder: str = "bert",
         name=None,
+        trainable: bool = True,
         **backbone_args,
     ):
-        super().__init__(name=name)
+        super().__init__(name=name, trainable=trainable)
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}.")
         self.num_classes = int(num_classes)
@@ -153,7 +154,7 @@ class TextClassifier(PhasedModel):
     def get_config(self):
         loss = None if self.loss_fn is sparse_crossentropy else self.loss_fn
         return {
-            "name": self.name,
+            **super().get_config(),
             "num_classes": self.num_classes,
             "pooling": self.pooling,
             "loss": None if loss is None else keras.saving.serialize_keras_object(loss),

@@ -296,7 +296,7 @@ class ELMo(PhasedModel):
         return f * count, b * count, count
 
     def get_config(self):
-        return {"name": self.name, **self.bilm_args}
+        return {**super().get_config(), **self.bilm_args}
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
@@ -314,10 +314,8 @@ class ELMoEncoder(keras.layers.Layer):
     """
 
     def __init__(self, freeze: bool = False, normalize: bool = True, **bilm_args):
-        name = bilm_args.pop("name", None)
-        for key in ("trainable", "dtype"):
-            bilm_args.pop(key, None)
-        super().__init__(name=name)
+        base = {k: bilm_args.pop(k) for k in ("name", "trainable", "dtype") if k in bilm_args}
+        super().__init__(**base)
         self.freeze, self.normalize = bool(freeze), bool(normalize)
         self.bilm_args = dict(bilm_args)
         self.bilm = BiLM(**bilm_args, name="bilm")

@@ -411,7 +411,7 @@ class ImageGAN(PhasedModel):
 
     def _common_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "image_shape": self.image_shape,
             "latent_dim": self.latent_dim,
             "num_classes": self.num_classes,

@@ -278,7 +278,7 @@ class GPT(PhasedModel):
 
     def get_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "vocabulary_size": self.vocabulary_size,
             "sequence_length": self.sequence_length,
             "embedding_dim": self.embedding_dim,

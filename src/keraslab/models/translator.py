@@ -333,7 +333,7 @@ class Translator(PhasedModel):
 
     def get_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "vocabulary_size": self.vocabulary_size,
             "sequence_length": self.sequence_length,
             "embedding_dim": self.embedding_dim,

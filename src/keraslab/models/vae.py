@@ -333,7 +333,7 @@ class VAE(PhasedModel):
 
     def get_config(self):
         return {
-            "name": self.name,
+            **super().get_config(),
             "image_shape": self.image_shape,
             "latent_dim": self.latent_dim,
             "likelihood": self.likelihood,
