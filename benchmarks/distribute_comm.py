@@ -3,7 +3,11 @@ the parameter count x dtype size (what a ring all-reduce of the gradients must m
 replica, x 2(n-1)/n on the wire). Simulated CPU devices: scaling speed means nothing on 2
 cores, the volume does.
 
-    python benchmarks/distribute_comm.py [--devices 4]
+    python benchmarks/distribute_comm.py [--devices 4] [--breakdown]
+
+--breakdown lists, per model, the reduced tensors grouped by shape with the trainable weights of
+that shape (a shape no weight has is a derived tensor, e.g. the sub-pixel kernel that
+keraslab's Conv2DTranspose gathers from its stored kernel).
 """
 
 import argparse
@@ -21,6 +25,7 @@ JOB = Path(__file__).resolve().parents[1] / "tests" / "engine" / "distributed_jo
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--devices", type=int, default=4)
+    p.add_argument("--breakdown", action="store_true", help="the reduced tensors by shape")
     a = p.parse_args()
     env = {**os.environ, "KERAS_BACKEND": "jax",
            "XLA_FLAGS": f"--xla_force_host_platform_device_count={a.devices}"}  # fmt: skip
@@ -37,6 +42,31 @@ def main():
             name = model + (" (model-parallel 2x2)" if "model-parallel" in args else "")
             pb, ar = int(r["trainable_bytes"]), int(r["allreduce_bytes"])
             print(f"{name:<22} {pb // 4:>10,} {pb:>12,} {ar:>12,} {ar / pb:>6.2f}")
+            if a.breakdown:
+                breakdown(r)
+
+
+def breakdown(r):
+    """The all-reduced tensors of one step grouped by shape, largest total first."""
+    weights = {}
+    for entry in r["weight_shapes"]:
+        path, shape = str(entry).split(" ", 1)
+        weights.setdefault(shape.replace(" ", ""), []).append(path)
+    groups = {}
+    for entry in r["allreduce_shapes"]:
+        dtype, shape = str(entry).split("[", 1)
+        shape = "[" + shape.replace(" ", "")
+        dims = [int(d) for d in shape.strip("[]").split(",") if d]
+        n = int(np.prod(dims)) * (8 if dtype.endswith("64") else 4)
+        count, total = groups.get(shape, (0, 0))
+        groups[shape] = (count + 1, total + n)
+    for shape, (count, total) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
+        flipped = "[" + ",".join(reversed(shape.strip("[]").split(","))) + "]"
+        names = ", ".join(weights.get(shape, []))
+        if not names and flipped in weights:  # XLA often reduces a kernel's gradient transposed
+            names = ", ".join(weights[flipped]) + " (transposed)"
+        names = names or "(no weight of this shape)"
+        print(f"    {total:>10,} B  {count:>2} x {shape:<18} {names}")
 
 
 if __name__ == "__main__":

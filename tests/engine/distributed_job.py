@@ -103,10 +103,18 @@ def main():
     for i, w in enumerate(model.weights):
         result[f"w{i}"] = keras.ops.convert_to_numpy(w)
     if dist is not None and settings.num_processes == 1:
-        from keraslab.engine.distribute import allreduce_bytes, train_step_program
+        from keraslab.engine.distribute import allreduce_bytes, allreduce_shapes, train_step_program
 
         batch = inputs["x"][0]
-        result["allreduce_bytes"] = allreduce_bytes(train_step_program(model, batch))
+        program = train_step_program(model, batch)
+        result["allreduce_bytes"] = allreduce_bytes(program)
+        # For benchmarks/distribute_comm.py --breakdown: what is reduced, and the weights' shapes.
+        result["allreduce_shapes"] = np.array(
+            [f"{d}{list(s)}" for d, s in allreduce_shapes(program)]
+        )
+        result["weight_shapes"] = np.array(
+            [f"{v.path} {list(v.shape)}" for v in model.trainable_variables]
+        )
         result["trainable_bytes"] = sum(
             int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.trainable_variables
         )

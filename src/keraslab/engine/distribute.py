@@ -215,20 +215,28 @@ _DTYPE_BYTES = {"f64": 8, "f32": 4, "bf16": 2, "f16": 2, "s64": 8, "s32": 4, "u3
                 "u8": 1, "pred": 1, "u64": 8, "s16": 2, "u16": 2}  # fmt: skip
 
 
-def allreduce_bytes(hlo_text: str) -> int:
-    """Bytes reduced per execution by the all-reduce ops of a compiled XLA program (the sum of
-    their result shapes; a tuple all-reduce counts each element)."""
+def allreduce_shapes(hlo_text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """``(dtype, shape)`` of every tensor the all-reduce ops of a compiled XLA program reduce
+    (a tuple all-reduce gives one entry per element), in program order."""
     import re
 
-    total = 0
+    found = []
     for line in hlo_text.splitlines():
         if " all-reduce(" not in line and " all-reduce-start(" not in line:
             continue
         lhs = line.split("=", 1)[1].split("all-reduce", 1)[0]
         for dtype, dims in re.findall(r"\b([a-z]+\d*)\[([\d,]*)\]", lhs):
-            n = int(np.prod([int(d) for d in dims.split(",") if d])) if dims else 1
-            total += n * _DTYPE_BYTES.get(dtype, 4)
-    return total
+            found.append((dtype, tuple(int(d) for d in dims.split(",") if d)))
+    return found
+
+
+def allreduce_bytes(hlo_text: str) -> int:
+    """Bytes reduced per execution by the all-reduce ops of a compiled XLA program (the sum of
+    their result shapes; a tuple all-reduce counts each element)."""
+    return sum(
+        int(np.prod(shape, dtype=np.int64)) * _DTYPE_BYTES.get(dtype, 4)
+        for dtype, shape in allreduce_shapes(hlo_text)
+    )
 
 
 def train_step_program(model, batch) -> str:
