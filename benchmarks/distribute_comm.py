@@ -49,7 +49,7 @@ def main():
 def breakdown(r):
     """The all-reduced tensors of one step grouped by shape, largest total first."""
     weights = {}
-    for entry in r["weight_shapes"]:
+    for entry in r["param_shapes"]:
         path, shape = str(entry).split(" ", 1)
         weights.setdefault(shape.replace(" ", ""), []).append(path)
     groups = {}

@@ -112,7 +112,7 @@ def main():
         result["allreduce_shapes"] = np.array(
             [f"{d}{list(s)}" for d, s in allreduce_shapes(program)]
         )
-        result["weight_shapes"] = np.array(
+        result["param_shapes"] = np.array(
             [f"{v.path} {list(v.shape)}" for v in model.trainable_variables]
         )
         result["trainable_bytes"] = sum(
