@@ -67,6 +67,7 @@ IMAGE = (8, 8, 1)
 LATENT = 4
 VOCAB, LENGTH = 13, 6
 TINY = dict(embedding_dim=8, num_heads=2, intermediate_dim=16)
+ELMO_TINY = dict(vocabulary_size=VOCAB, sequence_length=LENGTH, embedding_dim=8, dropout=0.0)
 # Softmax ignores a constant added to every attention score: key biases get no gradient.
 KEY_BIAS = ("key/bias",)
 # The Wasserstein critic loss mean(D(fake)) - mean(D(real)) (+ the penalty, on gradients) is
@@ -252,13 +253,7 @@ CASES = [
     case(
         "ELMo-two-layers",
         ELMo,
-        dict(
-            vocabulary_size=VOCAB,
-            sequence_length=LENGTH,
-            embedding_dim=8,
-            num_layers=2,
-            dropout=0.0,
-        ),
+        dict(**ELMO_TINY, num_layers=2),
         ids(),
         ((2, LENGTH, VOCAB), (2, LENGTH, VOCAB)),
         train_data=(ids(), None),
@@ -396,15 +391,8 @@ LAYER_CASES = [
     pytest.param(
         dict(
             cls=BiLM,
-            init_kwargs=dict(
-                vocabulary_size=VOCAB,
-                sequence_length=LENGTH,
-                embedding_dim=8,
-                num_layers=2,
-                dropout=0.0,
-            ),
-            expected_num_trainable_weights=1
-            + 4 * 3,  # embedding, 4 LSTMs (kernel, recurrent, bias)
+            init_kwargs=dict(**ELMO_TINY, num_layers=2),
+            expected_num_trainable_weights=1 + 4 * 3,  # embedding; 4 LSTMs x 3 weights
             input_data=ids(),
             expected_output_shape=(((2, LENGTH, 8),) * 2, ((2, LENGTH, 8),) * 2, (2, LENGTH, 8)),
         ),
@@ -423,13 +411,7 @@ LAYER_CASES = [
     pytest.param(
         dict(
             cls=ELMoEncoder,
-            init_kwargs=dict(
-                vocabulary_size=VOCAB,
-                sequence_length=LENGTH,
-                embedding_dim=8,
-                num_layers=1,
-                dropout=0.0,
-            ),
+            init_kwargs=dict(**ELMO_TINY, num_layers=1),
             expected_num_trainable_weights=1 + 2 * 3 + 2,  # biLM, then the mix's s and gamma
             input_data=ids(),
             expected_output_shape=(2, LENGTH, 16),
