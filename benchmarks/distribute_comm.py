@@ -49,17 +49,12 @@ def main():
 def breakdown(r):
     """The all-reduced tensors of one step grouped by shape, largest total first."""
     weights = {}
-    for entry in r["param_shapes"]:
-        path, shape = str(entry).split(" ", 1)
-        weights.setdefault(shape.replace(" ", ""), []).append(path)
+    for path, shape in zip(r["param_paths"], r["param_shapes"]):
+        weights.setdefault(str(shape), []).append(str(path))
     groups = {}
-    for entry in r["allreduce_shapes"]:
-        dtype, shape = str(entry).split("[", 1)
-        shape = "[" + shape.replace(" ", "")
-        dims = [int(d) for d in shape.strip("[]").split(",") if d]
-        n = int(np.prod(dims)) * (8 if dtype.endswith("64") else 4)
+    for shape, n in zip(map(str, r["reduced_shapes"]), r["reduced_bytes"]):
         count, total = groups.get(shape, (0, 0))
-        groups[shape] = (count + 1, total + n)
+        groups[shape] = (count + 1, total + int(n))
     for shape, (count, total) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
         flipped = "[" + ",".join(reversed(shape.strip("[]").split(","))) + "]"
         names = ", ".join(weights.get(shape, []))

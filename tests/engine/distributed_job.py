@@ -55,6 +55,10 @@ def build(model: str):
     return m
 
 
+def _shape_text(shape) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("model")
@@ -103,18 +107,23 @@ def main():
     for i, w in enumerate(model.weights):
         result[f"w{i}"] = keras.ops.convert_to_numpy(w)
     if dist is not None and settings.num_processes == 1:
-        from keraslab.engine.distribute import allreduce_bytes, allreduce_shapes, train_step_program
+        from keraslab.engine.distribute import (
+            allreduce_bytes,
+            allreduce_shapes,
+            hlo_tensor_bytes,
+            train_step_program,
+        )
 
         batch = inputs["x"][0]
         program = train_step_program(model, batch)
         result["allreduce_bytes"] = allreduce_bytes(program)
-        # For benchmarks/distribute_comm.py --breakdown: what is reduced, and the weights' shapes.
-        result["allreduce_shapes"] = np.array(
-            [f"{d}{list(s)}" for d, s in allreduce_shapes(program)]
-        )
-        result["param_shapes"] = np.array(
-            [f"{v.path} {list(v.shape)}" for v in model.trainable_variables]
-        )
+        # For benchmarks/distribute_comm.py --breakdown: each reduced tensor's shape and bytes,
+        # and each trainable weight's path and shape (shapes as text: arrays of mixed rank).
+        reduced = allreduce_shapes(program)
+        result["reduced_shapes"] = np.array([_shape_text(s) for _, s in reduced])
+        result["reduced_bytes"] = np.array([hlo_tensor_bytes(d, s) for d, s in reduced])
+        result["param_paths"] = np.array([v.path for v in model.trainable_variables])
+        result["param_shapes"] = np.array([_shape_text(v.shape) for v in model.trainable_variables])
         result["trainable_bytes"] = sum(
             int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.trainable_variables
         )

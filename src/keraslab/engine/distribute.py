@@ -230,13 +230,15 @@ def allreduce_shapes(hlo_text: str) -> list[tuple[str, tuple[int, ...]]]:
     return found
 
 
+def hlo_tensor_bytes(dtype: str, shape: tuple[int, ...]) -> int:
+    """Bytes of an XLA tensor of ``dtype`` (HLO's spelling: ``f32``, ``bf16``, ...) and ``shape``."""
+    return int(np.prod(shape, dtype=np.int64)) * _DTYPE_BYTES.get(dtype, 4)
+
+
 def allreduce_bytes(hlo_text: str) -> int:
     """Bytes reduced per execution by the all-reduce ops of a compiled XLA program (the sum of
     their result shapes; a tuple all-reduce counts each element)."""
-    return sum(
-        int(np.prod(shape, dtype=np.int64)) * _DTYPE_BYTES.get(dtype, 4)
-        for dtype, shape in allreduce_shapes(hlo_text)
-    )
+    return sum(hlo_tensor_bytes(d, s) for d, s in allreduce_shapes(hlo_text))
 
 
 def train_step_program(model, batch) -> str:
