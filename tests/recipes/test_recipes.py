@@ -69,3 +69,44 @@ def test_conditional_gan_recipes_resume_and_sample_by_label(name, tmp_path):
     assert sevens.shape == (4, 8, 8, 1) and np.abs(sevens - threes).mean() > 1e-4
     path = recipe.sample(str(run), n=10, label=7, out=str(tmp_path / "sevens.png"))
     assert path.is_file()
+
+
+# dcgan shares wgan-gp's generator and critic calls (ImageGAN); the autoencoder is Keras's own
+# compile/fit path.
+@pytest.mark.parametrize("name", ["wgan-gp", "vae", "autoencoder"])
+def test_bfloat16_trains_finite_and_resumes(name, tmp_path):
+    """--precision bfloat16: layers compute in bf16 with float32 weights, losses stay finite,
+    the run resumes, and the global dtype policy is left as it was."""
+    import keras
+
+    from keraslab.errors import UserError
+
+    if keras.backend.backend() == "torch":  # refused in one line, nothing written
+        with pytest.raises(UserError, match="bfloat16 does not train on the torch backend"):
+            _train(name, tmp_path, epochs=1, precision="bfloat16")
+        assert not any(tmp_path.iterdir())
+        return
+    settings = {
+        "wgan-gp": {"subset": 256, "n_critic": 2},
+        "vae": {"ll_images": 8},
+        "autoencoder": {"kind": "conv"},
+    }[name]
+    recipe, run, _ = _train(name, tmp_path, epochs=1, precision="bfloat16", **settings)
+    assert keras.config.dtype_policy().name == "float32"  # the run left the global policy alone
+    recipe.resume(str(run), epochs=2, verbose=0, echo=lambda *a: None)
+    rows = _rows(run)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    losses = [v for r in rows for k, v in r.items() if k.endswith("loss")]
+    assert losses and all(np.isfinite(losses))
+    model, config = recipe.load_model(__import__("keraslab.runs").runs.open_run(run))
+    assert config.precision == "bfloat16"
+    network = getattr(model, "generator", None) or model.decoder
+    computes = {layer.compute_dtype for layer in network.layers if layer.weights}
+    assert computes == {"bfloat16"}
+    assert {v.dtype for v in network.weights} == {"float32"}
+    if name == "vae":  # the first epoch in float32: the bfloat16 loss is close to it
+        other = tmp_path / "fp32"
+        other.mkdir()
+        _, run32, _ = _train(name, other, epochs=1, **settings)
+        loss16, loss32 = rows[0]["vae_loss"], _rows(run32)[0]["vae_loss"]
+        assert abs(loss16 - loss32) < 0.05 * abs(loss32), (loss16, loss32)

@@ -19,15 +19,20 @@ def check_images(x, image_shape) -> np.ndarray:
     return x.astype("float32")
 
 
+def to_numpy(t) -> np.ndarray:
+    """A tensor as numpy, floats as float32 (a bfloat16 network's outputs too)."""
+    a = ops.convert_to_numpy(t)
+    return a.astype("float32") if a.dtype.kind == "V" or a.dtype.name == "bfloat16" else a
+
+
 def batched(fn, x, batch_size: int = 256):
-    """Apply ``fn`` to ``x`` in batches and concatenate the numpy results (tuples kept)."""
+    """Apply ``fn`` to ``x`` in batches and concatenate the numpy results (tuples kept; floats
+    as float32)."""
     outs = []
     for i in range(0, len(x), batch_size):
         out = fn(x[i : i + batch_size])
         outs.append(
-            tuple(ops.convert_to_numpy(o) for o in out)
-            if isinstance(out, (tuple, list))
-            else ops.convert_to_numpy(out)
+            tuple(to_numpy(o) for o in out) if isinstance(out, (tuple, list)) else to_numpy(out)
         )
     if outs and isinstance(outs[0], tuple):
         return tuple(np.concatenate(parts) for parts in zip(*outs))

@@ -29,7 +29,7 @@ from keras import ops
 
 from keraslab.engine import Phase, PhasedModel, along_batch, no_grad
 from keraslab.layers.conv import Conv2DTranspose
-from keraslab.models.common import check_images
+from keraslab.models.common import check_images, to_numpy
 from keraslab.presets import GAN_ARCHITECTURES
 
 
@@ -352,14 +352,16 @@ class ImageGAN(PhasedModel):
         return ops.cast(ops.reshape(batch.y, (-1,)), "int32")
 
     def _generate(self, z, labels, training):
+        """Generated images, as float32 (a bfloat16 generator's too)."""
         if self.conditional:
-            return self.generator([z, labels], training=training)
-        return self.generator(z, training=training)
+            return ops.cast(self.generator([z, labels], training=training), "float32")
+        return ops.cast(self.generator(z, training=training), "float32")
 
     def _critic(self, network, images, labels, training=True):
+        """The discriminator's / critic's scores, as float32 (a bfloat16 network's too)."""
         if self.conditional:
-            return network([images, labels], training=training)
-        return network(images, training=training)
+            return ops.cast(network([images, labels], training=training), "float32")
+        return ops.cast(network(images, training=training), "float32")
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -406,7 +408,7 @@ class ImageGAN(PhasedModel):
         for i in range(0, len(z), batch_size):
             lab = None if labels is None else labels[i : i + batch_size]
             images = self._generate(z[i : i + batch_size], lab, training=False)
-            out.append(ops.convert_to_numpy(images))
+            out.append(to_numpy(images))
         return np.concatenate(out) if out else np.zeros((0, *self.image_shape), "float32")
 
     def _common_config(self):

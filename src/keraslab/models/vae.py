@@ -226,9 +226,13 @@ class VAE(PhasedModel):
         if self.binarize == "dynamic":
             u = keras.random.uniform(ops.shape(x), seed=self.seed_generator)
             x = ops.cast(u < x, "float32")
-        z_mean, z_log_var = self.encoder(x, training=batch.training)
+        # Sums over pixels and latents in float32 (a bfloat16 network's outputs too).
+        z_mean, z_log_var = (
+            ops.cast(t, "float32") for t in self.encoder(x, training=batch.training)
+        )
         z = self.sampling([z_mean, z_log_var])
-        recon = ops.mean(self.reconstruction_nll(x, self.decoder(z, training=batch.training)))
+        logits = ops.cast(self.decoder(z, training=batch.training), "float32")
+        recon = ops.mean(self.reconstruction_nll(x, logits))
         kl = ops.mean(gaussian_kl(z_mean, z_log_var))
         # The KL warm-up is a training schedule: evaluate() scores the final objective (beta).
         beta = self._beta_now() if batch.training else self.beta

@@ -128,6 +128,7 @@ class Recipe:
         import keras
 
         config.validate()
+        check_precision(config)
         distribution = self._distribution(config, distribute)
         data = self.load_data(config)  # before creating anything: a missing source writes nothing
         with _private_out(distribute, out) as out:
@@ -168,9 +169,16 @@ class Recipe:
                   distribution=distribution)  # fmt: skip
         job.assets = self.make_assets(job)
         set_seed(config.seed)
-        job.model = self.build_model(config, job.assets, data)
+        job.model = self._build_model(config, job.assets, data)
         self.initialize(job)
         return job
+
+    def _build_model(self, config, assets, data):
+        """:meth:`build_model` at the run's ``precision`` (float32 unless the Config has one)."""
+        from keraslab.engine.precision import precision
+
+        with precision(getattr(config, "precision", "float32")):
+            return self.build_model(config, assets, data)
 
     def resume(
         self, run_path, epochs: int | None = None, verbose: int = 1, echo=print,
@@ -189,6 +197,7 @@ class Recipe:
                                     distribution)  # fmt: skip
 
     def _resume(self, run, config, epochs, verbose, echo, tensorboard, distribute, distribution):
+        check_precision(config)
         data = self.load_data(config)
         if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
             continue_run(run, 0, config.epochs, epochs, echo)
@@ -270,7 +279,7 @@ class Recipe:
 
         job = Job(run, config, data, assets=self.load_assets(run, config))
         set_seed(config.seed)
-        job.model = self.build_model(config, job.assets, data)
+        job.model = self._build_model(config, job.assets, data)
         header = load_run_checkpoint(job.model, run, which)
         return job, header
 
@@ -290,6 +299,17 @@ class Recipe:
         from keraslab.runs import save_evaluation
 
         save_evaluation(run, key, result)
+
+
+def check_precision(config) -> None:
+    """A one-line UserError for a precision that cannot train on this backend."""
+    import keras
+
+    if getattr(config, "precision", "float32") == "bfloat16" and keras.backend.backend() == "torch":
+        raise UserError(
+            "--precision bfloat16 does not train on the torch backend (PyTorch's CPU bfloat16 "
+            "convolution backward fails); use --backend tensorflow or jax, or --precision float32."
+        )
 
 
 def write_summary(run: Run, summary: dict) -> None:

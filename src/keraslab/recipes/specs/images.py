@@ -38,6 +38,12 @@ class ImageConfig(Settings):
     learning_rate: float = option(2e-4, "Adam learning rate", above=0)
     beta_1: float = option(0.5, "Adam beta_1 (of both optimizers)", min=0, below=1)
     seed: int = seed_option(0, "random seed (weights, data order, noise)")
+    precision: str = option(
+        "float32",
+        "float32, or bfloat16: mixed precision, bf16 compute with float32 weights (faster only "
+        "on CPUs with native bf16, AVX512-BF16/AMX, and on accelerators)",
+        choices=("float32", "bfloat16"),
+    )
     grid: int = 64  # images in each samples/epoch_NNN.png
     fid_samples: int = 2000  # generated images for the per-epoch fast FID
     final_samples: int = 10000  # generated images for the final fast FID/KID in summary.json
