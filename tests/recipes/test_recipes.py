@@ -85,6 +85,13 @@ def test_bfloat16_trains_finite_and_resumes(name, tmp_path):
         with pytest.raises(UserError, match="bfloat16 does not train on the torch backend"):
             _train(name, tmp_path, epochs=1, precision="bfloat16")
         assert not any(tmp_path.iterdir())
+        if name == "wgan-gp":  # a bfloat16 run (made elsewhere) is not resumed on torch either
+            recipe, run, _ = _train(name, tmp_path, epochs=1, subset=128, n_critic=1)
+            config = json.loads((run / "config.json").read_text())
+            (run / "config.json").write_text(json.dumps({**config, "precision": "bfloat16"}))
+            with pytest.raises(UserError, match="trains in bfloat16 .its config.json."):
+                recipe.resume(str(run), epochs=2, verbose=0, echo=lambda *a: None)
+            assert [r["epoch"] for r in _rows(run)] == [1]
         return
     settings = {
         "wgan-gp": {"subset": 128, "n_critic": 2},

@@ -197,7 +197,7 @@ class Recipe:
                                     distribution)  # fmt: skip
 
     def _resume(self, run, config, epochs, verbose, echo, tensorboard, distribute, distribution):
-        check_precision(config)
+        check_precision(config, run)
         data = self.load_data(config)
         if not (run.checkpoints / "last.npz").is_file():  # stopped during epoch 1
             continue_run(run, 0, config.epochs, epochs, echo)
@@ -301,15 +301,23 @@ class Recipe:
         save_evaluation(run, key, result)
 
 
-def check_precision(config) -> None:
-    """A one-line UserError for a precision that cannot train on this backend."""
+def check_precision(config, run: Run | None = None) -> None:
+    """A one-line UserError for a precision that cannot train on this backend (``run``: the
+    precision comes from that run's config.json, not from an option)."""
     import keras
 
-    if getattr(config, "precision", "float32") == "bfloat16" and keras.backend.backend() == "torch":
+    if getattr(config, "precision", "float32") != "bfloat16" or keras.backend.backend() != "torch":
+        return
+    why = "PyTorch's CPU bfloat16 convolution backward fails"
+    if run is not None:
         raise UserError(
-            "--precision bfloat16 does not train on the torch backend (PyTorch's CPU bfloat16 "
-            "convolution backward fails); use --backend tensorflow or jax, or --precision float32."
+            f"{run.path} trains in bfloat16 (its config.json), which the torch backend cannot "
+            f"({why}): resume it with --backend tensorflow or jax."
         )
+    raise UserError(
+        f"--precision bfloat16 does not train on the torch backend ({why}); use --backend "
+        "tensorflow or jax, or --precision float32."
+    )
 
 
 def write_summary(run: Run, summary: dict) -> None:
