@@ -438,9 +438,10 @@ class DCGAN(ImageGAN):
     Args:
         image_shape: tuple of int. (height, width, channels) of the training images (in [0, 1]).
         latent_dim: int. Size of the latent vector.
-        generator: optional ``keras.Model``. Defaults to :func:`build_generator`.
-        discriminator: optional ``keras.Model`` returning logits. Defaults to
-            :func:`build_discriminator`.
+        generator: optional ``keras.Model``. Defaults to the ``arch`` preset's
+            (:func:`build_bn_generator` for "dcgan", :func:`build_generator` for "lecture").
+        discriminator: optional ``keras.Model`` returning logits. Defaults to the preset's
+            (:func:`build_bn_discriminator` / :func:`build_discriminator`).
         label_noise: float. Scale of the uniform noise added to the discriminator's targets.
         arch: str. Preset of the networks not given (:data:`ARCHITECTURES`): "dcgan" (default)
             or "lecture".
