@@ -55,7 +55,4 @@ INFO = RecipeInfo(
     "mnist",
     Config,
     {"sample": SampleOptions, "evaluate": VAEEvaluateOptions, "export": ExportOptions},
-    # 1.28x and 1.30x a plain PyTorch loop's steps/s on two machines (torch: 1.01x, 0.91x;
-    # benchmarks/vae_step.py, BENCHMARKS.md)
-    default_backend="tensorflow",
 )
