@@ -106,14 +106,8 @@ def run_keras(arch, precision, conv_transpose, warmup, window, steps_per_executi
 def _per_step(stamps, k, warmup, window):
     """Steps/s windows from stamps taken at the end of every call of ``k`` steps (warm-up and
     window are whole calls: the caller makes them multiples of ``k``)."""
-    expanded = []
-    for t in stamps:  # the stamp of a call stands for its last step
-        expanded += [None] * (k - 1) + [t]
-    rates = []
-    for w in range(3):
-        a, b = warmup + w * window - 1, warmup + (w + 1) * window - 1
-        rates.append(window / (expanded[b] - expanded[a]))
-    return float(np.median(rates)), rates
+    median, rates = _windows(stamps, warmup // k, window // k)
+    return median * k, [r * k for r in rates]
 
 
 # ----------------------------------------------------------------- plain PyTorch reference
@@ -151,8 +145,9 @@ def _torch_lecture(nn):
     return g, d, 1e-4, (0.9, 0.999)
 
 
-def _torch_dcgan(nn):
-    """The ``dcgan`` preset (benchmarks/dcgan_time_to_quality.py has the same network)."""
+def torch_dcgan(nn):
+    """The ``dcgan`` preset as plain PyTorch networks, with its Adam learning rate and betas
+    (benchmarks/dcgan_time_to_quality.py trains the same networks)."""
 
     def bn2(c):
         return nn.BatchNorm2d(c, momentum=0.1, eps=1e-5)
@@ -193,7 +188,7 @@ def run_torch(arch, precision, warmup, window):
     from torch import nn
 
     torch.manual_seed(0)
-    g, d, lr, betas = (_torch_dcgan if arch == "dcgan" else _torch_lecture)(nn)
+    g, d, lr, betas = (torch_dcgan if arch == "dcgan" else _torch_lecture)(nn)
     opt_d = torch.optim.Adam(d.parameters(), lr, betas=betas)
     opt_g = torch.optim.Adam(g.parameters(), lr, betas=betas)
     bce = nn.BCEWithLogitsLoss()

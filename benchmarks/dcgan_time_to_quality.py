@@ -133,38 +133,14 @@ def run_keras(budget, every):
 # ------------------------------------------------------------------ plain PyTorch, same design
 def run_torch(budget, every):
     import torch
+    from dcgan_step import torch_dcgan
     from torch import nn
 
     torch.manual_seed(0)
     x, xt = _data()
     data = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
 
-    def bn2(c):
-        return nn.BatchNorm2d(c, momentum=0.1, eps=1e-5)
-
-    g = nn.Sequential(
-        nn.Linear(LATENT, 7 * 7 * 128, bias=False),
-        nn.BatchNorm1d(7 * 7 * 128, momentum=0.1, eps=1e-5),
-        nn.ReLU(),
-        nn.Unflatten(1, (128, 7, 7)),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
-        bn2(64),
-        nn.ReLU(),
-        nn.ConvTranspose2d(64, 32, 4, 2, 1, bias=False),
-        bn2(32),
-        nn.ReLU(),
-        nn.Conv2d(32, 1, 3, 1, 1),
-        nn.Sigmoid(),
-    )
-    d = nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1),
-        nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1, bias=False),
-        bn2(128),
-        nn.LeakyReLU(0.2),
-        nn.Flatten(),
-        nn.Linear(7 * 7 * 128, 1),
-    )
+    g, d, _, _ = torch_dcgan(nn)  # the dcgan preset, as in the step benchmark
     opt_d = torch.optim.Adam(d.parameters(), LR, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(g.parameters(), LR, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()

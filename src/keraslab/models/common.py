@@ -22,7 +22,7 @@ def check_images(x, image_shape) -> np.ndarray:
 def to_numpy(t) -> np.ndarray:
     """A tensor as numpy, floats as float32 (a bfloat16 network's outputs too)."""
     a = ops.convert_to_numpy(t)
-    return a.astype("float32") if a.dtype.kind == "V" or a.dtype.name == "bfloat16" else a
+    return a.astype("float32") if a.dtype.name == "bfloat16" else a
 
 
 def batched(fn, x, batch_size: int = 256):
