@@ -42,3 +42,16 @@ def train_runs(recipe_name: str, configs) -> list[tuple[dict, float]]:
             summary = recipe.train(config, out=folder, verbose=0, echo=lambda *a: None)
             out.append((summary, time.time() - t0))
     return out
+
+
+def recipe_feed(x, batch_size: int, steps: int) -> dict:
+    """``model.fit`` arguments that feed images ``x`` as the image recipes do: shuffled
+    :class:`~keraslab.data.batches.ArrayBatches`, gathered by TensorFlow's own pipeline on that
+    backend (:func:`keraslab.engine.feed.gathered_batches`), else read as a PyDataset; ``steps``
+    batches (``x`` holds at least ``steps * batch_size`` rows)."""
+    from keraslab.data.batches import ArrayBatches
+    from keraslab.engine.feed import gathered_batches
+
+    batches = ArrayBatches(x[: steps * batch_size], None, batch_size, seed=0).start_at(0)
+    fed = gathered_batches(batches, 1) or {"x": batches, "shuffle": False}
+    return {**fed, "steps_per_epoch": steps}

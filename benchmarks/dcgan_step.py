@@ -25,6 +25,7 @@ import sys
 import time
 
 import numpy as np
+from _harness import recipe_feed
 
 BATCHES = {"dcgan": 64, "lecture": 128}
 LATENT = 64
@@ -91,11 +92,8 @@ def run_keras(arch, precision, conv_transpose, warmup, window, steps_per_executi
             steps_per_execution=steps_per_execution,
         )
     gan.fit(
-        x,
-        batch_size=batch,
+        **recipe_feed(x, batch, total),  # as the recipe feeds its images
         epochs=1,
-        steps_per_epoch=total,
-        shuffle=False,
         verbose=0,
         callbacks=[Stamp()],
     )

@@ -28,6 +28,7 @@ import sys
 import time
 
 import numpy as np
+from _harness import recipe_feed
 
 IMAGE_SHAPE = (28, 28, 1)
 LATENT = 32
@@ -74,11 +75,8 @@ def run_keras(args):
     assert tuple(vae.decoder.output.shape[1:]) == IMAGE_SHAPE, vae.decoder.output.shape
     params = int(vae.encoder.count_params() + vae.decoder.count_params())
     vae.fit(
-        x,
-        batch_size=args.batch_size,
+        **recipe_feed(x, args.batch_size, total),  # as the recipe feeds its images
         epochs=1,
-        steps_per_epoch=total,
-        shuffle=False,
         verbose=0,
         callbacks=[Stamp()],
     )

@@ -30,6 +30,7 @@ import sys
 import time
 
 import numpy as np
+from _harness import recipe_feed
 
 IMAGE_SHAPE = (28, 28, 1)
 LATENT = 64
@@ -80,11 +81,8 @@ def run_keras(args):
     assert tuple(gan.critic.output.shape[1:]) == (1,), gan.critic.output.shape
     params = {"generator": gan.generator.count_params(), "critic": gan.critic.count_params()}
     gan.fit(
-        x,
-        batch_size=args.batch_size,
+        **recipe_feed(x, args.batch_size, total),  # as the recipe feeds its images
         epochs=1,
-        steps_per_epoch=total,
-        shuffle=False,
         verbose=0,
         callbacks=[Stamp()],
     )

@@ -68,7 +68,12 @@ class ArrayBatches(EpochBatches):
         self.plan()
 
     def plan(self) -> None:
-        self.order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+        self.order = self.epoch_order(self.epoch)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The rows of epoch ``epoch`` in batch order: batch ``i`` holds rows
+        ``order[i * batch_size : (i + 1) * batch_size]``, sorted."""
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
 
     def __len__(self):
         return math.ceil(len(self.x) / self.batch_size)
@@ -79,6 +84,15 @@ class ArrayBatches(EpochBatches):
     def __getitem__(self, i):
         idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
         return self.x[idx] if self.y is None else (self.x[idx], self.y[idx])
+
+    def rows_of(self):
+        """``(arrays, epoch_order)`` when a batch is nothing but rows of in-memory arrays (a
+        batch is ``arrays[0][rows]``, or the tuple of every array's rows): then an input pipeline
+        may gather the batches itself (:func:`keraslab.engine.feed.gathered_batches`). None for a
+        subclass that makes its batches otherwise (noise, augmentation, padding)."""
+        if type(self).__getitem__ is not ArrayBatches.__getitem__:
+            return None
+        return ((self.x,) if self.y is None else (self.x, self.y)), self.epoch_order
 
 
 class TextBatches(ArrayBatches):
@@ -148,8 +162,8 @@ class BalancedBatches(ArrayBatches):
             raise ValueError(f"x has {len(x)} rows and classes {len(self.classes)}.")
         super().__init__(x, None, batch_size, seed)
 
-    def plan(self) -> None:
-        self.order = balanced_rows(self.classes, len(self.x), [self.seed, self.epoch])
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        return balanced_rows(self.classes, len(self.x), [self.seed, epoch])
 
 
 class TranslationBatches(EpochBatches):

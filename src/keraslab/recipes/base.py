@@ -229,10 +229,15 @@ class Recipe:
         checkpoint = Checkpoint(
             run.checkpoints, monitor=job.monitor, mode=self.monitor_mode, best=best
         )
+        samples = count_samples(inputs.get("x"))
+        if job.distribute is None:  # rows of in-memory arrays: gathered by the backend's pipeline
+            from keraslab.engine.feed import gathered_batches
+
+            inputs.update(gathered_batches(inputs.get("x"), config.epochs) or {})
         callbacks = [
             StopOnNonFinite(),
             *self.callbacks(job),
-            *run_callbacks(run, count_samples(inputs.get("x")), job.tensorboard, checkpoint),
+            *run_callbacks(run, samples, job.tensorboard, checkpoint),
         ]
         if isinstance(inputs.get("x"), keras.utils.PyDataset):
             # Our batch sequences order themselves per (seed, epoch); Keras would otherwise
