@@ -31,8 +31,11 @@ def runs(tmp_path_factory):
 def test_runs_record_their_settings(runs):
     vae = json.loads((runs["vae"] / "config.json").read_text())
     assert vae["recipe"] == "vae" and vae["latent_dim"] == 2 and vae["binarize"] == "dynamic"
+    assert vae["backend"] == "tensorflow"  # the recipe's measured default (KERAS_BACKEND unset)
+    assert vae["precision"] == "float32"
     wgan = json.loads((runs["wgan-gp"] / "config.json").read_text())
     assert wgan["conditional"] is True and wgan["n_critic"] == 1 and wgan["gp_weight"] == 10.0
+    assert wgan["backend"] == "tensorflow"
     summary = json.loads((runs["vae"] / "summary.json").read_text())
     assert summary["nll_k"] == 200 and summary["nll_images"] == 10
 

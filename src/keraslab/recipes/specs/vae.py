@@ -55,4 +55,7 @@ INFO = RecipeInfo(
     "mnist",
     Config,
     {"sample": SampleOptions, "evaluate": VAEEvaluateOptions, "export": ExportOptions},
+    # fed as the recipe feeds it, 1.94x a plain PyTorch loop's steps/s (torch: 1.00x;
+    # benchmarks/vae_step.py, BENCHMARKS.md)
+    default_backend="tensorflow",
 )
