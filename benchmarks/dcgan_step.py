@@ -50,7 +50,7 @@ def _windows(stamps, warmup, window):
 
 
 # ----------------------------------------------------------------- keraslab on a Keras backend
-def run_keras(arch, precision, conv_transpose, warmup, window, steps_per_execution=1):
+def run_keras(arch, precision, conv_transpose, warmup, window, steps_per_execution=1, jit="auto"):
     import keras
 
     from keraslab.engine import fastest_jit_compile
@@ -88,7 +88,7 @@ def run_keras(arch, precision, conv_transpose, warmup, window, steps_per_executi
         gan.compile(
             d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
             g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-            jit_compile=fastest_jit_compile(),
+            jit_compile=fastest_jit_compile() if jit == "auto" else jit == "on",
             steps_per_execution=steps_per_execution,
         )
     gan.fit(
@@ -233,11 +233,14 @@ def worker(args):
             args.warmup,
             args.window,
             args.steps_per_execution,
+            args.jit,
         )
     print("RESULT " + json.dumps({"median": median, "windows": rates}))
 
 
-def spawn(kind, backend, args, conv="auto", precision="float32", spe=1, warmup=5, window=10):
+def spawn(
+    kind, backend, args, conv="auto", precision="float32", spe=1, warmup=5, window=10, jit="auto"
+):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if backend:
         env["KERAS_BACKEND"] = backend
@@ -245,7 +248,7 @@ def spawn(kind, backend, args, conv="auto", precision="float32", spe=1, warmup=5
     warmup, window = -(-warmup // spe) * spe, -(-window // spe) * spe
     cmd = [sys.executable, __file__, "--worker", kind, "--arch", args.arch]
     cmd += ["--precision", precision, "--conv-transpose", conv, "--steps-per-execution", str(spe)]
-    cmd += ["--warmup", str(warmup), "--window", str(window)]
+    cmd += ["--warmup", str(warmup), "--window", str(window), "--jit", jit]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -263,6 +266,7 @@ def main():
     p.add_argument("--precisions", default="float32,bfloat16")
     p.add_argument("--conv-transpose", default="auto")
     p.add_argument("--steps-per-execution", type=int, default=1)
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto", help=argparse.SUPPRESS)
     p.add_argument(
         "--spe", default="10", help="also these steps_per_execution (comma-separated; 1 always)"
     )
@@ -276,21 +280,35 @@ def main():
     if args.worker:
         return worker(args)
 
-    configs = []  # (label, kind, backend, conv, precision, steps_per_execution)
+    configs = []  # (label, kind, backend, conv, precision, steps_per_execution, jit)
     for prec in args.precisions.split(","):
-        configs.append((f"plain PyTorch, {prec}", "torch", None, "auto", prec, 1))
+        configs.append((f"plain PyTorch, {prec}", "torch", None, "auto", prec, 1, "auto"))
         for b in args.backends.split(","):
-            configs.append((f"keraslab / {b}, {prec}", "keras", b, "auto", prec, 1))
+            if b == "tensorflow":  # with and without XLA (oneDNN kernels)
+                for jit, name in (("on", "XLA"), ("off", "no XLA")):
+                    configs.append(
+                        (f"keraslab / {b} {name}, {prec}", "keras", b, "auto", prec, 1, jit)
+                    )
+            else:
+                configs.append((f"keraslab / {b}, {prec}", "keras", b, "auto", prec, 1, "auto"))
             if prec == "float32" and b in ("tensorflow", "jax"):
                 for k in (int(v) for v in args.spe.split(",") if v and int(v) > 1):
                     label = f"keraslab / {b}, {prec}, steps_per_execution={k}"
-                    configs.append((label, "keras", b, "auto", prec, k))
+                    configs.append((label, "keras", b, "auto", prec, k, "auto"))
     if args.with_native:
         configs.append(
-            ("keraslab / jax, Keras Conv2DTranspose", "keras", "jax", "native", "float32", 1)
+            (
+                "keraslab / jax, Keras Conv2DTranspose",
+                "keras",
+                "jax",
+                "native",
+                "float32",
+                1,
+                "auto",
+            )
         )
     results = {}
-    for label, kind, backend, conv, prec, k in configs:
+    for label, kind, backend, conv, prec, k, jit in configs:
         small = conv == "native" and backend == "jax"  # ~10x slower: fewer steps
         r = spawn(
             kind,
@@ -301,6 +319,7 @@ def main():
             k,
             warmup=2 if small else args.warmup,
             window=3 if small else args.window,
+            jit=jit,
         )
         results[label] = (prec, r)
         print(

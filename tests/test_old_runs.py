@@ -109,3 +109,18 @@ def test_old_text_classifier_classifies_and_evaluates(tmp_path):
     assert all(r[0] in ("negative", "neutral", "positive") and 0 <= float(r[1]) <= 1 for r in rows)
     proc = run_cli("evaluate", run, cwd=tmp_path, check=True)
     assert "macro-F1" in proc.stdout
+
+
+@pytest.mark.parametrize("recipe", ["dcgan", "wgan-gp"])
+def test_runs_from_before_the_dcgan_preset_keep_the_course_networks(recipe):
+    from dataclasses import asdict
+
+    from keraslab.recipes import load_recipe
+
+    r = load_recipe(recipe)
+    assert r.Config().arch == "dcgan"  # a new run's default
+    saved = asdict(r.Config())
+    del saved["arch"]  # a config.json written before the option existed
+    assert r.config_from_run(saved).arch == "lecture"
+    assert r.config_from_run({**saved, "arch": "dcgan"}).arch == "dcgan"
+    assert r.config_from_run({**saved, "arch": "lecture"}).arch == "lecture"
