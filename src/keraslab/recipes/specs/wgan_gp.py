@@ -15,11 +15,12 @@ class Config(ImageConfig):
     Defaults follow Gulrajani et al. (2017): 5 critic steps per generator step, penalty weight
     10, Adam(beta_1=0.5, beta_2=0.9); learning rate 2e-4 as in the Keras WGAN-GP example. The
     ``dcgan`` preset's networks (BatchNorm generator) reached a higher score than the course's
-    (``--arch lecture``) after 5 epochs, with epochs 20% shorter (BENCHMARKS.md).
+    (``--arch lecture``) after 5 epochs, with epochs 20% shorter; 10 epochs (~14 minutes on 2
+    CPU cores) draw recognisable items, and the score levels off after them (BENCHMARKS.md).
     """
 
     dataset: str = option("fashion_mnist", "dataset name (see `keraslab list`)")
-    epochs: int = option(5, "passes over the training images", positive=True)
+    epochs: int = option(10, "passes over the training images", positive=True)
     subset: int | None = option(
         12800,
         "train on this many images (12800)",
@@ -47,7 +48,7 @@ INFO = RecipeInfo(
     "fashion_mnist",
     Config,
     GENERATOR_COMMANDS,
-    # with XLA, fed as the recipe feeds it: 1.54x a plain PyTorch loop's steps/s (torch: 0.91x;
-    # benchmarks/wgan_gp_step.py, BENCHMARKS.md)
+    # a tf.function (no XLA), fed as the recipe feeds it: 1.54x a plain PyTorch loop's steps/s
+    # (torch: 0.91x; benchmarks/wgan_gp_step.py, BENCHMARKS.md)
     default_backend="tensorflow",
 )
