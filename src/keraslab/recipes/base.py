@@ -100,9 +100,15 @@ class Recipe:
     def summarize(self, job: Job, seconds: float) -> dict:
         return {}
 
+    # Settings a config.json written before the option existed is read with (where the option's
+    # default has changed since, e.g. a GAN's network preset); recipes map other changes in
+    # config_from_run.
+    saved_defaults: dict = {}
+
     def config_from_run(self, saved: dict):
-        """The Config of a saved run (``config.json``); recipes map older settings here."""
-        return self.Config.from_dict(saved)
+        """The Config of a saved run (``config.json``): :attr:`saved_defaults` for the keys it
+        lacks; recipes map older settings here."""
+        return self.Config.from_dict({**self.saved_defaults, **saved})
 
     def export_model(self, model):
         """The part of a trained model users take home (a GAN's generator; else the model)."""

@@ -20,10 +20,7 @@ from keraslab.recipes.specs.dcgan import PRESET_LEARNING_RATE, Config
 class DCGANRecipe(ImageRecipe):
     name = "dcgan"
     Config = Config
-
-    def config_from_run(self, saved: dict) -> Config:
-        # Runs made before presets existed used the lecture networks.
-        return Config.from_dict({"arch": "lecture", **saved})
+    saved_defaults = {"arch": "lecture"}  # runs made before presets existed
 
     def build_model(self, config: Config, assets=None, data=None) -> DCGAN:
         info = get_dataset(config.dataset)

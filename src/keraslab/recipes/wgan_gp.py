@@ -16,10 +16,7 @@ from keraslab.recipes.specs.wgan_gp import Config
 class WGANGPRecipe(ImageRecipe):
     name = "wgan-gp"
     Config = Config
-
-    def config_from_run(self, saved: dict) -> Config:
-        # Runs made before the dcgan preset became the default used the course's networks.
-        return Config.from_dict({"arch": "lecture", **saved})
+    saved_defaults = {"arch": "lecture"}  # runs made before the dcgan preset was the default
 
     def build_model(self, config: Config, assets=None, data=None) -> WGANGP:
         info = get_dataset(config.dataset)

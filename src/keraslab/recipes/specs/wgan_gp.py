@@ -15,8 +15,9 @@ class Config(ImageConfig):
     Defaults follow Gulrajani et al. (2017): 5 critic steps per generator step, penalty weight
     10, Adam(beta_1=0.5, beta_2=0.9); learning rate 2e-4 as in the Keras WGAN-GP example. The
     ``dcgan`` preset's networks (BatchNorm generator) reached a higher score than the course's
-    (``--arch lecture``) after 5 epochs on two seeds, with epochs 10-20% shorter; 10 epochs (~14 minutes on 2
-    CPU cores) draw recognisable items, and the score levels off after them (BENCHMARKS.md).
+    (``--arch lecture``) after 5 epochs on two seeds, with epochs 10-20% shorter; 10 epochs
+    (~14 minutes on 2 CPU cores) draw recognisable items, and the score levels off after them
+    (BENCHMARKS.md).
     """
 
     dataset: str = option("fashion_mnist", "dataset name (see `keraslab list`)")
