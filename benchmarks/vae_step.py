@@ -84,12 +84,14 @@ def run_keras(args):
 
 
 # ----------------------------------------------------------------- plain PyTorch reference
-def run_torch(args):
+def build_torch_vae():
+    """The keraslab default VAE (latent 32) as a plain PyTorch module: ``model(x)`` returns
+    ``(logits, z_mean, z_log_var)`` (NCHW); ``model.decoder(z)`` the logits of decoded ``z``
+    (benchmarks/time_to_quality.py trains the same network)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
 
-    torch.manual_seed(0)
     h, w, c = IMAGE_SHAPE
 
     # Padding: Keras "same" for Conv2D(3x3, stride 2) on even sizes pads (0 before, 1 after);
@@ -137,7 +139,16 @@ def run_torch(args):
             z = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)  # reparameterisation
             return self.decoder(z), mean, log_var
 
-    model = VAE()
+    return VAE()
+
+
+def run_torch(args):
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    h, w, c = IMAGE_SHAPE
+    model = build_torch_vae()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     params = sum(p.numel() for p in model.parameters())
     total = _total_steps(args)

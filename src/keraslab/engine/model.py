@@ -152,6 +152,6 @@ def fastest_jit_compile() -> bool:
 
     TensorFlow: XLA (13.6 DCGAN updates/s against 9.7 for a plain ``tf.function``); JAX: always
     jitted; PyTorch: eager (``torch.compile`` measured 8.2 against 10.3). benchmarks/
-    dcgan_time_to_quality.py, BENCHMARKS.md.
+    time_to_quality.py (then named dcgan_time_to_quality.py), BENCHMARKS.md.
     """
     return keras.backend.backend() in ("tensorflow", "jax")
