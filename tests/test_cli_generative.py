@@ -33,6 +33,7 @@ def test_runs_record_their_settings(runs):
     assert vae["recipe"] == "vae" and vae["latent_dim"] == 2 and vae["binarize"] == "dynamic"
     assert vae["backend"] == "tensorflow"  # the recipe's measured default (KERAS_BACKEND unset)
     assert vae["precision"] == "float32"
+    assert vae["prior"] == "mixture" and vae["prior_components"] == 25  # sampled from the codes
     wgan = json.loads((runs["wgan-gp"] / "config.json").read_text())
     assert wgan["conditional"] is True and wgan["n_critic"] == 1 and wgan["gp_weight"] == 10.0
     assert wgan["backend"] == "tensorflow"
@@ -105,6 +106,8 @@ def test_sample_bad_input_is_one_line_and_writes_nothing(runs, tmp_path, recipe,
         (["train", "vae", "--likelihood", "gaussian"], ["--binarize none"]),
         (["train", "autoencoder", "--noise", "masking", "--noise-amount", "1.5"], ["amount"]),
         (["train", "vae", "--beta", "-1"], ["--beta"]),
+        (["train", "vae", "--subset", "20", "--prior-components", "30"], ["--prior-components"]),
+        (["train", "vae", "--prior-components", "201"], ["--prior-components", "200"]),
     ],
 )
 def test_train_bad_options(tmp_path, args, fragments):

@@ -124,3 +124,18 @@ def test_runs_from_before_the_dcgan_preset_keep_the_course_networks(recipe):
     assert r.config_from_run(saved).arch == "lecture"
     assert r.config_from_run({**saved, "arch": "dcgan"}).arch == "dcgan"
     assert r.config_from_run({**saved, "arch": "lecture"}).arch == "lecture"
+
+
+def test_vae_runs_from_before_the_mixture_prior_sample_from_n01():
+    from dataclasses import asdict
+
+    from keraslab.recipes import load_recipe
+
+    r = load_recipe("vae")
+    assert r.Config().prior == "mixture"  # a new run's default
+    saved = asdict(r.Config())
+    del saved["prior"], saved["prior_components"]  # a config.json written before the options
+    config = r.config_from_run(saved)
+    assert config.prior == "standard"
+    assert r.build_model(config).prior_components == 0  # the old checkpoint's variables
+    assert r.build_model(r.Config()).prior_components == 25

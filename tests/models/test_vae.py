@@ -366,3 +366,32 @@ def test_bfloat16_loss_is_close_to_float32(trained, digits):
     assert np.isfinite(loss16)
     assert loss16 == pytest.approx(loss32, rel=0.02)
     assert loss16 != loss32  # it did compute in bfloat16
+
+
+# ---------------------------------------------------------------- the mixture sampling prior
+def test_mixture_prior_is_fitted_to_the_codes_and_kept_with_the_weights(trained, digits):
+    vae, _ = trained
+    _, xb, _ = digits
+    mixed = small_vae(4, hidden=128, seed=0, prior_components=8)
+    mixed.encoder.set_weights(vae.encoder.get_weights())
+    mixed.decoder.set_weights(vae.decoder.get_weights())
+    # unfitted: every component N(0, I), the standard prior's samples
+    np.testing.assert_allclose(mixed.sample(16, seed=2), vae.sample(16, seed=2), atol=1e-6)
+    mixed.fit_prior(xb, seed=0)
+    codes = np.asarray(vae.encode(xb)[0], "float64")  # the posterior means, read independently
+    z = mixed.prior_draws(100_000, seed=1)
+    assert z.shape == (100_000, 4) and z.dtype == np.float32
+    # EM's fixed point keeps the codes' mean and covariance (numpy on the codes)
+    np.testing.assert_allclose(z.mean(0), codes.mean(0), atol=0.05 * codes.std(0).max())
+    np.testing.assert_allclose(np.cov(z.T), np.cov(codes.T), atol=0.08 * codes.var(0).max())
+    assert not np.allclose(np.cov(z.T), np.eye(4), atol=0.1)  # not the N(0, I) it started from
+    np.testing.assert_allclose(mixed.sample(8, seed=5), mixed.decode(mixed.prior_draws(8, 5)))
+    # kept with the weights and the config: a clone draws the same samples
+    clone = VAE.from_config(mixed.get_config())
+    assert clone.prior_components == 8
+    clone.set_weights(mixed.get_weights())
+    np.testing.assert_allclose(clone.sample(8, seed=5), mixed.sample(8, seed=5), atol=1e-6)
+    with pytest.raises(ValueError, match="prior_components"):
+        vae.fit_prior(xb)
+    with pytest.raises(ValueError, match="prior_components"):
+        small_vae(4, prior_components=-1)

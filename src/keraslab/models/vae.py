@@ -142,6 +142,9 @@ class VAE(PhasedModel):
         kl_warmup_steps: int. Linear KL warm-up length in updates.
         binarize: str. "none" or "dynamic".
         seed: optional int. Seed of the sampling layer and of dynamic binarisation.
+        prior_components: int. 0: :meth:`sample` draws z from N(0, I). k > 0: from a mixture of
+            k Gaussians fitted to the training images' codes by :meth:`fit_prior` (kept as
+            non-trainable weights; N(0, I) until fitted). Training and the likelihoods keep N(0, I).
 
     Example:
         >>> vae = VAE((28, 28, 1), latent_dim=16)
@@ -149,6 +152,8 @@ class VAE(PhasedModel):
         >>> vae.fit(x_train, batch_size=128, epochs=10)
         >>> vae.elbo(x_test).mean(), vae.log_likelihood(x_test[:100], k=200).mean()
         >>> images = vae.sample(16)
+        >>> vae = VAE((28, 28, 1), latent_dim=16, prior_components=50)   # ... fit as above, then
+        >>> vae.fit_prior(x_train[:10000]); images = vae.sample(16)      # sharper samples
     """
 
     def __init__(
@@ -163,6 +168,7 @@ class VAE(PhasedModel):
         kl_warmup_steps: int = 0,
         binarize: str = "none",
         seed: int | None = None,
+        prior_components: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -180,6 +186,24 @@ class VAE(PhasedModel):
         self.decoder = decoder or build_vae_decoder(self.latent_dim, self.image_shape)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.prior_components = int(prior_components)
+        if self.prior_components < 0:
+            raise ValueError(f"prior_components must be >= 0, got {prior_components}.")
+        if self.prior_components:
+            # The sampling prior's mixture (non-trainable, saved with the weights); every
+            # component N(0, I) until fit_prior: the standard prior's draws.
+            k, d = self.prior_components, self.latent_dim
+            eye = np.tile(np.eye(d, dtype="float32"), (k, 1, 1))
+            self.prior_log_weights, self.prior_means, self.prior_cholesky = (
+                self.add_weight(
+                    shape=shape, initializer=init, trainable=False, dtype="float32", name=name
+                )
+                for shape, init, name in (
+                    ((k,), "zeros", "prior_log_weights"),
+                    ((k, d), "zeros", "prior_means"),
+                    ((k, d, d), keras.initializers.Constant(eye), "prior_cholesky"),
+                )
+            )
         self.built = True
 
     def compile(self, optimizer=None, optimizers=None, **kwargs):
@@ -256,10 +280,37 @@ class VAE(PhasedModel):
 
     generate = decode  # the name ImageGrid and FID helpers call
 
+    def prior_draws(self, n: int, seed: int | None = 0) -> np.ndarray:
+        """``n`` latent vectors from the sampling prior: N(0, I), or the mixture fitted by
+        :meth:`fit_prior` when the model has ``prior_components`` (the same standard-normal
+        numbers from the same seed, moved by the chosen component)."""
+        if not self.prior_components:
+            rng = np.random.default_rng(seed)
+            return rng.standard_normal((n, self.latent_dim)).astype("float32")
+        from keraslab.models.latent_mixture import mixture_draws
+
+        parts = (self.prior_log_weights, self.prior_means, self.prior_cholesky)
+        return mixture_draws(*(ops.convert_to_numpy(v) for v in parts), n=n, seed=seed)
+
+    def fit_prior(self, x, seed: int = 0, batch_size: int = 256) -> None:
+        """Fit the sampling prior's mixture (``prior_components`` full-covariance Gaussians) to
+        the posterior means of images ``x`` (as the encoder sees them: binarised for a Bernoulli
+        likelihood); :meth:`sample` then draws from it. The ELBO and log-likelihood keep N(0, I).
+        See :mod:`keraslab.models.latent_mixture`."""
+        if not self.prior_components:
+            raise ValueError("this VAE samples from N(0, I): build it with prior_components > 0.")
+        from keraslab.models.latent_mixture import fit_mixture
+
+        codes = ops.convert_to_numpy(self.encode(x, batch_size)[0])
+        fitted = fit_mixture(codes, self.prior_components, seed=seed)
+        for variable, value in zip(
+            (self.prior_log_weights, self.prior_means, self.prior_cholesky), fitted
+        ):
+            variable.assign(value)
+
     def sample(self, n: int, seed: int | None = 0, batch_size: int = 256) -> np.ndarray:
-        """``n`` mean images decoded from prior draws z ~ N(0, I)."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        return self.decode(z, batch_size)
+        """``n`` mean images decoded from prior draws (:meth:`prior_draws`)."""
+        return self.decode(self.prior_draws(n, seed), batch_size)
 
     def reconstruct(self, x, batch_size: int = 256) -> np.ndarray:
         """Mean images decoded from the posterior means of ``x``."""
@@ -346,6 +397,7 @@ class VAE(PhasedModel):
             "kl_warmup_steps": self.kl_warmup_steps,
             "binarize": self.binarize,
             "seed": self.seed,
+            "prior_components": self.prior_components,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
         }

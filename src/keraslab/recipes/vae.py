@@ -49,6 +49,7 @@ class VAERecipe(ImageRecipe):
     Config = Config
     monitor = "test_elbo"
     monitor_mode = "max"
+    saved_defaults = {"prior": "standard"}  # runs from before the mixture prior sampled N(0, I)
 
     def build_model(self, config: Config, assets=None, data=None) -> VAE:
         info = get_dataset(config.dataset)
@@ -65,6 +66,7 @@ class VAERecipe(ImageRecipe):
             kl_warmup_steps=steps,
             binarize="dynamic" if config.binarize == "dynamic" and config.binarized else "none",
             seed=config.seed,
+            prior_components=config.prior_components if config.prior == "mixture" else 0,
         )
         model.compile(keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1))
         return model
@@ -87,12 +89,21 @@ class VAERecipe(ImageRecipe):
         return {"x": batches.start_at(job.initial_epoch)}
 
     def epoch_callbacks(self, job):
-        test = self.test_images(job.config, job.data.x_test[: job.config.eval_images])
-        return [TestELBO(test), *super().epoch_callbacks(job)]
+        config = job.config
+        test = self.test_images(config, job.data.x_test[: config.eval_images])
+        fit = []
+        if config.prior == "mixture":  # before the per-epoch FID and grids, which sample
+            fit = [FitLatentPrior(prior_images(config, job.data.x), config.seed)]
+        return [TestELBO(test), *fit, *super().epoch_callbacks(job)]
 
     def picture_callbacks(self, job):
+        model, config = job.model, job.config
         return [
-            ImageGrid(job.run.samples, n=job.config.grid, seed=job.config.seed),
+            ImageGrid(  # the same draws every epoch, from the run's sampling prior
+                job.run.samples,
+                n=config.grid,
+                generate_fn=lambda z: model.decode(model.prior_draws(len(z), config.seed)),
+            ),
             ReconstructionGrid(job.run.path / "reconstructions", job.data.x_test[:10]),
         ]
 
@@ -175,6 +186,26 @@ def info_train_size(config: Config) -> int:
     sizes = {"mnist": 60000, "fashion_mnist": 60000, "digits": 1437}
     n = sizes.get(config.dataset, 60000)
     return min(n, config.subset) if config.subset else n
+
+
+def prior_images(config: Config, x: np.ndarray) -> np.ndarray:
+    """The training images whose codes the mixture prior is fitted to: ``config.prior_images``
+    of them (a seeded choice), binarised once (seeded) as the encoder sees them."""
+    n = min(len(x), config.prior_images)
+    idx = np.sort(np.random.default_rng(config.seed).permutation(len(x))[:n])
+    return binarize_once(x[idx], config.seed) if config.binarized else x[idx].astype("float32")
+
+
+class FitLatentPrior(keras.callbacks.Callback):
+    """Refit the VAE's mixture prior (:meth:`~keraslab.models.VAE.fit_prior`) to the codes of
+    ``images`` at the end of every epoch, so the epoch's samples, FID and checkpoint use it."""
+
+    def __init__(self, images, seed: int):
+        super().__init__()
+        self.images, self.seed = images, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.fit_prior(self.images, seed=self.seed)
 
 
 class TestELBO(keras.callbacks.Callback):

@@ -8,6 +8,8 @@ from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import ExportOptions, SampleOptions, VAEEvaluateOptions
 from keraslab.recipes.specs.images import IMAGE_DATASETS, ImageConfig
 
+MAX_PRIOR_COMPONENTS = 200
+
 
 @dataclass
 class Config(ImageConfig):
@@ -31,16 +33,36 @@ class Config(ImageConfig):
     )
     beta: float = option(1.0, "weight of the KL term", min=0)
     kl_warmup: float = option(0.0, "epochs of linear KL warm-up", min=0)
+    prior: str = option(
+        "mixture",
+        "sampling prior: mixture (Gaussians fitted to the training images' codes every epoch; "
+        "sharper samples) or standard (N(0, I), the course's)",
+        choices=("mixture", "standard"),
+    )
+    prior_components: int = option(
+        25, "Gaussians in the mixture prior", positive=True, max=MAX_PRIOR_COMPONENTS
+    )
+    prior_images: int = 5000  # training images whose codes the mixture is fitted to
     eval_images: int = 1000  # test images for the per-epoch test ELBO
     ll_samples: int = option(200, "importance samples k per image for the final NLL", positive=True)
     ll_images: int = option(1000, "test images for the final NLL (0: skip)", min=0)
 
-    _positive = (*ImageConfig._positive, "eval_images")
+    _positive = (*ImageConfig._positive, "eval_images", "prior_images")
 
     def validate(self) -> None:
         super().validate()
         if self.likelihood == "gaussian" and self.binarize != "none":
             raise UserError("--likelihood gaussian models grey levels: use --binarize none.")
+        if (
+            self.prior == "mixture"
+            and self.subset is not None
+            and self.subset < self.prior_components
+        ):
+            raise UserError(
+                f"--prior-components {self.prior_components} needs at least as many training "
+                f"images, got --subset {self.subset}: lower --prior-components or use --prior "
+                "standard."
+            )
 
     @property
     def binarized(self) -> bool:
