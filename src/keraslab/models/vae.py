@@ -152,8 +152,8 @@ class VAE(PhasedModel):
         >>> vae.fit(x_train, batch_size=128, epochs=10)
         >>> vae.elbo(x_test).mean(), vae.log_likelihood(x_test[:100], k=200).mean()
         >>> images = vae.sample(16)
-        >>> vae = VAE((28, 28, 1), latent_dim=16, prior_components=50)   # ... fit as above, then
-        >>> vae.fit_prior(x_train[:10000]); images = vae.sample(16)      # sharper samples
+        >>> vae = VAE((28, 28, 1), latent_dim=16, prior_components=25)   # ... fit as above, then
+        >>> vae.fit_prior(x_train[:5000]); images = vae.sample(16)       # sharper samples
     """
 
     def __init__(
