@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from keraslab.quiet import silence_tensorflow_import
+from keraslab.cli.quiet import silence_tensorflow_import
 
 silence_tensorflow_import()  # Keras's preprocessing layers import TensorFlow when it is installed
 

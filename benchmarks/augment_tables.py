@@ -30,7 +30,7 @@ import math
 import statistics
 import time
 
-from keraslab.quiet import silence_tensorflow_import
+from keraslab.cli.quiet import silence_tensorflow_import
 
 silence_tensorflow_import()  # the tabular VAE's backend may be TensorFlow
 

@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from keraslab.plots import save_curve
+from keraslab.runs.charts import save_curve
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ BLOCK_OF = {"block2a": 1, "block3a": 3, "block4a": 5, "block5a": 8}
 
 
 def _images():
-    from keraslab.vision.commands import read_image
+    from keraslab.cli.vision import read_image
 
     return read_image("skimage:chelsea", SIZE), read_image("skimage:brick", SIZE)
 

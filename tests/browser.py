@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-# The sections of a run's report.html, in order (keraslab.report.run_page).
+# The sections of a run's report.html, in order (keraslab.runs.report.run_page).
 REPORT_SECTIONS = [
     "metrics", "evaluation", "curves", "samples", "pictures", "resources", "command", "config",
     "versions",

@@ -33,7 +33,7 @@ def _in_process(args, input):
     import io
     import traceback
 
-    from keraslab import cli
+    from keraslab.cli import dispatch as cli
 
     if any(m in sys.modules for m in FRAMEWORKS):  # a test in this worker loaded one
         return None

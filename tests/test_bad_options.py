@@ -9,9 +9,9 @@ import json
 import pytest
 
 from keraslab.cli import main
+from keraslab.cli.tools import tools
 from keraslab.options import SEED_MAX
 from keraslab.recipes import RECIPES
-from keraslab.tools import tools
 
 
 def bad_values(opt) -> list[str]:

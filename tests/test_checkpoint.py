@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keraslab.checkpoint import CheckpointError, load_checkpoint, read_header, save_checkpoint
 from keraslab.data import load_digits
 from keraslab.io import atomic_path
 from keraslab.models import DCGAN
+from keraslab.runs.checkpoint import CheckpointError, load_checkpoint, read_header, save_checkpoint
 
 pytestmark = pytest.mark.backend
 
@@ -86,7 +86,7 @@ def test_atomic_path_only_renames_on_success(tmp_path):
 
 
 def test_the_callback_keeps_the_best_epoch_and_writes_best_before_last(tmp_path):
-    from keraslab.callbacks import Checkpoint
+    from keraslab.runs.callbacks import Checkpoint
 
     gan = _gan()
     cb = Checkpoint(tmp_path, monitor="fid", mode="min")

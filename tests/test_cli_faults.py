@@ -145,8 +145,8 @@ def test_diverging_training_stops_with_one_line_and_keeps_json_clean(tmp_path):
 
 
 def test_stop_on_non_finite_names_the_epoch():
-    from keraslab.callbacks import StopOnNonFinite
     from keraslab.errors import UserError
+    from keraslab.runs.callbacks import StopOnNonFinite
 
     cb = StopOnNonFinite()
     cb.on_epoch_end(0, {"loss": 0.5, "val_accuracy": float("nan")})  # not a loss: ignored
@@ -224,7 +224,7 @@ def mnist_run(tmp_path_factory):
 
 
 def _epochs_checkpointed(run) -> int:
-    from keraslab.checkpoint import read_header
+    from keraslab.runs.checkpoint import read_header
 
     last = run / "checkpoints" / "last.npz"
     return read_header(last)["epoch"] if last.is_file() else 0  # renamed into place: whole
@@ -252,7 +252,7 @@ def _interrupt(args, ready, delay: float, sig=signal.SIGKILL, timeout: float = 3
             except subprocess.TimeoutExpired:
                 # still running 5 s after a Ctrl-C (its exit takes ~1.6 s): press it again, as a
                 # user would. A first SIGINT that landed in jax's gc callback used to be lost
-                # (printed as "Exception ignored"); keraslab.quiet.keep_ctrl_c re-delivers it now,
+                # (printed as "Exception ignored"); keraslab.cli.quiet.keep_ctrl_c re-delivers it now,
                 # so this second press is a guard only.
                 if sig == signal.SIGINT:
                     proc.send_signal(sig)

@@ -44,7 +44,7 @@ def test_silencer_keeps_import_time_output_off_stderr(fake_tf):
         """
         import sys
         import importlib.util
-        from keraslab.quiet import silence_tensorflow_import
+        from keraslab.cli.quiet import silence_tensorflow_import
         silence_tensorflow_import()
         assert importlib.util.find_spec("tensorflow")  # an "installed?" check keeps the hook
         import tensorflow
@@ -135,14 +135,14 @@ def test_without_the_hook_a_ctrl_c_in_del_is_printed_and_lost():
 
 
 def test_keep_ctrl_c_reraises_it_in_the_main_thread_and_prints_nothing():
-    setup = "from keraslab.quiet import keep_ctrl_c; keep_ctrl_c(); keep_ctrl_c()"
+    setup = "from keraslab.cli.quiet import keep_ctrl_c; keep_ctrl_c(); keep_ctrl_c()"
     proc = _python(SWALLOWED.format(setup=setup))
     assert proc.stdout.strip() == "interrupted" and proc.stderr == "", proc.stderr
 
 
 def test_keep_ctrl_c_passes_other_unraisable_errors_on():
     setup = (
-        "from keraslab.quiet import keep_ctrl_c; keep_ctrl_c()\n"
+        "from keraslab.cli.quiet import keep_ctrl_c; keep_ctrl_c()\n"
         "    class Broken:\n"
         "        def __del__(self):\n"
         "            raise ValueError('from del')\n"

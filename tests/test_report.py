@@ -56,7 +56,7 @@ def polylines(page: str) -> list[int]:
 
 
 def test_report_of_a_finished_run_has_every_section(tmp_path):
-    from keraslab.report import write_report
+    from keraslab.runs.report import write_report
 
     run = make_run(
         tmp_path / "dcgan-1", rows=rows(4), pngs=4, summary={"fid": 12.5, "epochs": 4},
@@ -81,7 +81,7 @@ def test_report_of_a_finished_run_has_every_section(tmp_path):
 
 
 def test_report_of_an_unfinished_run_with_a_corrupt_line_says_what_it_skipped(tmp_path):
-    from keraslab.report import write_report
+    from keraslab.runs.report import write_report
 
     run = make_run(tmp_path / "dcgan-2", rows=rows(3), epochs=10)
     with open(run / "metrics.jsonl", "a") as f:
@@ -100,7 +100,7 @@ def test_report_of_an_unfinished_run_with_a_corrupt_line_says_what_it_skipped(tm
 
 
 def test_report_of_a_run_before_its_first_epoch(tmp_path):
-    from keraslab.report import write_report
+    from keraslab.runs.report import write_report
 
     run = make_run(tmp_path / "vae-3", recipe="vae")
     (run / "metrics.jsonl").unlink()
@@ -109,7 +109,7 @@ def test_report_of_a_run_before_its_first_epoch(tmp_path):
 
 
 def test_report_shows_text_samples_of_every_epoch(tmp_path):
-    from keraslab.report import write_report
+    from keraslab.runs.report import write_report
 
     texts = ["el perro <b>ve</b> el gato", "el perro ve al gato ."]
     run = make_run(tmp_path / "translator-1", recipe="translator", rows=rows(2), texts=texts)
@@ -136,7 +136,7 @@ def test_the_reproducing_command_parses_back_to_the_same_settings(tmp_path, reci
 
     from keraslab.cli import build_parser, given
     from keraslab.recipes import recipe_info
-    from keraslab.report import reproduce_command
+    from keraslab.recipes import train_command as reproduce_command
 
     info = recipe_info(recipe)
     settings = {k: v for k, v in settings.items() if k in asdict(info.Config())}
@@ -152,7 +152,7 @@ def test_the_reproducing_command_parses_back_to_the_same_settings(tmp_path, reci
 
 
 def test_compare_runs_of_different_recipes_on_their_shared_metrics(tmp_path):
-    from keraslab.report import write_comparison
+    from keraslab.runs.report import write_comparison
 
     a = make_run(tmp_path / "a" / "dcgan-1", rows=rows(3), pngs=3, summary={"fid": 20.0}, epochs=3)
     b = make_run(tmp_path / "b" / "dcgan-1", rows=rows(5), summary={"fid": 10.0}, epochs=5)
@@ -179,7 +179,7 @@ def test_compare_runs_of_different_recipes_on_their_shared_metrics(tmp_path):
 
 
 def test_compare_draws_the_shared_curves_of_two_runs(tmp_path):
-    from keraslab.report import write_comparison
+    from keraslab.runs.report import write_comparison
 
     a = make_run(tmp_path / "dcgan-1", rows=rows(3))
     b = make_run(tmp_path / "dcgan-2", rows=rows(6))
@@ -189,7 +189,7 @@ def test_compare_draws_the_shared_curves_of_two_runs(tmp_path):
 
 
 def test_report_and_compare_in_a_browser(tmp_path):
-    from keraslab.report import write_comparison, write_report
+    from keraslab.runs.report import write_comparison, write_report
 
     run = make_run(tmp_path / "dcgan-1", rows=rows(4), pngs=4, summary={"fid": 3.0})
     other = make_run(tmp_path / "dcgan-2", rows=rows(2), pngs=2)

@@ -22,14 +22,14 @@ def _vm_hwm_mb() -> float:
 
 
 def test_peak_memory_is_the_kernels_figure():
-    from keraslab.callbacks import peak_rss_mb
+    from keraslab.runs.callbacks import peak_rss_mb
 
     assert peak_rss_mb() == pytest.approx(_vm_hwm_mb(), abs=2.0)
 
 
 def test_samples_per_epoch_of_every_kind_of_training_input():
-    from keraslab.callbacks import count_samples
     from keraslab.data.batches import ArrayBatches, TranslationBatches
+    from keraslab.runs.callbacks import count_samples
 
     x = np.zeros((37, 3), "float32")
     assert count_samples(x) == 37
@@ -45,7 +45,7 @@ def _fit_with_logs(tmp_path, writer, epochs=3):
     import keras
     from PIL import Image
 
-    from keraslab.callbacks import MetricsLog, TensorBoardLog
+    from keraslab.runs.callbacks import MetricsLog, TensorBoardLog
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")

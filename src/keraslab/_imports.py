@@ -1,7 +1,7 @@
 """Run code around the first import of a top-level module (keraslab imports neither on its own).
 
 Two uses, both because keraslab must not import Keras or TensorFlow before the CLI has chosen the
-backend: :mod:`keraslab.quiet` runs ``import tensorflow`` with stderr silenced, and
+backend: :mod:`keraslab.cli.quiet` runs ``import tensorflow`` with stderr silenced, and
 ``keraslab/__init__`` registers keraslab's Keras classes right after ``import keras`` (so
 ``keras.saving.load_model`` reads exported files after ``import keraslab``).
 """

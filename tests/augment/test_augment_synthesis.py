@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keraslab.augment.synthesis import TableTransform, synthesize
+from keraslab.augment.synthesis import synthesize
+from keraslab.augment.table_encoding import TableTransform
 from keraslab.augment.tabular import oversample
 from keraslab.augment.tabular_vae import TabularVAE
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keraslab.data.text import SubwordTokenizer, TranslationBatches, pad_batch
+from keraslab.data.batches import TranslationBatches
+from keraslab.data.text import SubwordTokenizer, pad_batch
 
 TEXTS = [
     "In the beginning was the Word, and the Word was with God.",

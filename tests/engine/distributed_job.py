@@ -16,7 +16,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 
-from keraslab.distributed import Distribute  # noqa: E402
+from keraslab.scaleout import Distribute  # noqa: E402
 
 BATCH, STEPS = 16, 3
 

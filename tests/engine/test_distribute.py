@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keraslab.distributed import Distribute, wait_for_coordinator
 from keraslab.errors import UserError
+from keraslab.scaleout import Distribute, wait_for_coordinator
 
 pytest.importorskip("jax")
 JOB = Path(__file__).with_name("distributed_job.py")

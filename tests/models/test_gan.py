@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keraslab.callbacks import ImageGrid
 from keraslab.data import load_digits
 from keraslab.models import DCGAN, build_discriminator, build_generator
 from keraslab.models.gan import ARCHITECTURES
+from keraslab.runs.callbacks import ImageGrid
 
 pytestmark = pytest.mark.backend
 

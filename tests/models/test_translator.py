@@ -9,7 +9,8 @@ import pytest
 from keras import ops
 
 from helpers import make_pairs
-from keraslab.data.text import SubwordTokenizer, TranslationBatches, pad_batch
+from keraslab.data.batches import TranslationBatches
+from keraslab.data.text import SubwordTokenizer, pad_batch
 from keraslab.models.translator import Translator, WarmupInverseSqrt, masked_cross_entropy
 
 pytestmark = pytest.mark.backend

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keraslab.cli.vision import load_model, read_image
 from keraslab.errors import UserError
-from keraslab.vision.commands import load_model, read_image
 
 pytestmark = pytest.mark.backend
 

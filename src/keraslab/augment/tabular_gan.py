@@ -3,7 +3,7 @@ class (a conditional WGAN-GP in the spirit of CTGAN: Xu et al., 2019, "Modeling 
 using Conditional GAN").
 
 :class:`TabularGAN` maps ``(noise, class)`` to a row of a
-:class:`~keraslab.augment.synthesis.TableTransform` matrix: a linear output per standardised
+:class:`~keraslab.augment.table_encoding.TableTransform` matrix: a linear output per standardised
 numeric column and, per categorical column, a Gumbel-softmax of its logits (temperature ``tau``,
 as CTGAN), so that the generated one-hot blocks are nearly discrete and the critic cannot tell
 fake rows by their soft categories alone. The critic scores ``(row, class)``; the losses are
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.augment.synthesis import sample_categories
+from keraslab.augment.table_encoding import sample_categories
 from keraslab.engine import Phase, PhasedModel
 from keraslab.engine.gradients import no_grad
 from keraslab.models.wgan import gradient_penalty
@@ -40,7 +40,7 @@ def _net(sizes, out, name):
 
 @keras.saving.register_keras_serializable(package="keraslab")
 class TabularGAN(PhasedModel):
-    """A conditional WGAN-GP for rows of a :class:`~keraslab.augment.synthesis.TableTransform`
+    """A conditional WGAN-GP for rows of a :class:`~keraslab.augment.table_encoding.TableTransform`
     matrix (the class one-hot appended to each row, as :func:`synthesize` builds it).
 
     Args:

@@ -3,7 +3,7 @@ per class (a conditional VAE, in the spirit of TVAE: Xu et al., 2019, "Modeling 
 using Conditional GAN").
 
 :class:`TabularVAE` encodes ``(row, class)`` of a
-:class:`~keraslab.augment.synthesis.TableTransform` matrix to a Gaussian code and decodes
+:class:`~keraslab.augment.table_encoding.TableTransform` matrix to a Gaussian code and decodes
 ``(code, class)`` to the row: a Gaussian likelihood with a learned standard deviation per numeric
 column, a softmax per categorical column. :func:`~keraslab.augment.synthesis.synthesize` fits it
 and samples rows of the classes asked for; ``oversample(df, target, method="vae")`` balances a
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.augment.synthesis import sample_categories
+from keraslab.augment.table_encoding import sample_categories
 from keraslab.engine import Phase, PhasedModel
 from keraslab.layers.sampling import Sampling
 from keraslab.models.vae import gaussian_kl

@@ -197,32 +197,14 @@ def read_sentences(path) -> list[str]:
     return lines
 
 
-def backtranslate(sentences, forward: str, back: str, decode: str = "greedy", warn=print):
-    """Paraphrases of ``sentences`` through a pivot language: translated with the translator run
-    ``forward`` (e.g. English to Spanish), then back with ``back`` (its ``--direction``
-    opposite). One paraphrase per sentence; long sentences are cut with a warning."""
-    from keraslab.recipes import load_recipe
-    from keraslab.runs import open_run, require_recipe
-
-    directions = []
-    for path in (forward, back):
-        run = open_run(path)
-        require_recipe(run, "translator")
-        directions.append(run.config.get("direction", "en-es"))
-    if directions[0] == directions[1]:
-        raise UserError(
-            f"--back must translate the other way: both runs are {directions[0]} (train one with "
-            f"`keraslab train translator --direction {directions[0][3:]}-{directions[0][:2]}`)."
-        )
-    recipe = load_recipe("translator")
-    pivot = recipe.translate(forward, sentences, method=decode, truncate=True, warn=warn)
-    return recipe.translate(back, pivot, method=decode, truncate=True, warn=warn)
-
-
-def augment_file(path, out, options, echo=print) -> int:
+def augment_file(path, out, options, echo=print, paraphrase=None) -> int:
     """``keraslab augment text``: ``options.n`` copies of every line of ``path`` written to
     ``out`` (with the originals before their copies when ``options.keep``). Returns the lines
-    written; refuses an existing ``out``."""
+    written; refuses an existing ``out``.
+
+    ``paraphrase``: for ``options.method == "backtranslate"``, a function from the list of
+    sentences to one paraphrase of each (e.g. :func:`keraslab.recipes.translator.backtranslate`
+    with two translator runs)."""
     from pathlib import Path
 
     from keraslab.io import atomic_path
@@ -232,8 +214,9 @@ def augment_file(path, out, options, echo=print) -> int:
         raise UserError(f"{out} exists: choose another --out (nothing was written).")
     sentences = read_sentences(path)
     if options.method == "backtranslate":
-        copies = [[c] for c in backtranslate(sentences, options.forward, options.back,
-                                             options.decode)]  # fmt: skip
+        if paraphrase is None:
+            raise ValueError("method backtranslate needs paraphrase= (a function of sentences).")
+        copies = [[c] for c in paraphrase(sentences)]
     else:
         rates = EDARates(options.synonyms, options.insert, options.swap, options.delete)
         copies = augment_texts(sentences, options.n, rates, options.seed)

@@ -130,14 +130,6 @@ def pad_batch(sequences: Sequence[Sequence[int]], length: int | None = None, pad
     return out
 
 
-def __getattr__(name):  # TranslationBatches lives with the other batch generators (imports Keras)
-    if name == "TranslationBatches":
-        from keraslab.data.batches import TranslationBatches
-
-        return TranslationBatches
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def bert_sequences(tokenizer: SubwordTokenizer, texts: Sequence[str], sequence_length: int):
     """``[CLS] tokens [SEP]`` id lists, each cut to ``sequence_length`` (the tokenizer must have
     ``BERT_SPECIAL_TOKENS``)."""

@@ -25,8 +25,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keraslab.distributed import SIMULATE, Distribute
 from keraslab.errors import UserError
+from keraslab.scaleout import SIMULATE, Distribute
 
 
 def start(settings: Distribute) -> keras.distribution.Distribution:
@@ -36,7 +36,7 @@ def start(settings: Distribute) -> keras.distribution.Distribution:
 
     if settings.num_processes > 1 and not jax.distributed.is_initialized():
         if not settings.primary:
-            from keraslab.distributed import wait_for_coordinator
+            from keraslab.scaleout import wait_for_coordinator
 
             wait_for_coordinator(settings.coordinator, settings.timeout)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")

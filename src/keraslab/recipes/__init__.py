@@ -8,6 +8,7 @@ imports the recipe's module (after the CLI has chosen the backend) and returns i
 from __future__ import annotations
 
 import importlib
+import shlex
 
 from keraslab.errors import UserError
 from keraslab.recipes.specs import RecipeInfo
@@ -35,7 +36,7 @@ def _registry() -> dict[str, RecipeInfo]:
 
 RECIPES: dict[str, RecipeInfo] = _registry()
 
-__all__ = ["RECIPES", "RecipeInfo", "load_recipe", "recipe_info"]
+__all__ = ["RECIPES", "RecipeInfo", "load_recipe", "recipe_info", "train_command"]
 
 
 def recipe_info(name: str) -> RecipeInfo:
@@ -50,3 +51,31 @@ def recipe_info(name: str) -> RecipeInfo:
 def load_recipe(name: str):
     """The :class:`~keraslab.recipes.base.Recipe` of ``name`` (imports Keras)."""
     return importlib.import_module(recipe_info(name).module).RECIPE
+
+
+def train_command(config: dict) -> str | None:
+    """The ``keraslab train`` command line that starts a run with ``config``'s settings: every
+    declared option whose saved value differs from its default, and the backend. None for a
+    recipe this keraslab does not know. Shown on the run's page (``keraslab report``)."""
+    key = str(config.get("recipe", "")).replace("_", "-").lower()
+    if key not in RECIPES:
+        return None
+    info = RECIPES[key]
+    parts = ["keraslab", "train", info.name]
+    for opt in info.Config.options():
+        if opt.name not in config:
+            continue
+        value = config[opt.name]
+        if opt.name != "dataset" and value == opt.default:
+            continue
+        if opt.type == "bool":
+            if bool(value) != bool(opt.default):
+                parts.append(opt.flag)
+        elif value is None:
+            if opt.info.none_flag:
+                parts.append(opt.info.none_flag[0])
+        else:
+            parts += [opt.flag, str(value)]
+    if config.get("backend"):
+        parts += ["--backend", config["backend"]]
+    return " ".join(shlex.quote(p) for p in parts)

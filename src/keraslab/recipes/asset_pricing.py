@@ -249,7 +249,7 @@ def format_table(table: dict) -> str:
 
 
 def write_table(run: Run, table: dict, title: str = "") -> dict:
-    from keraslab.plots import save_r2_by_k
+    from keraslab.runs.charts import save_r2_by_k
 
     with atomic_path(run.path / "r2.csv") as tmp:
         lines = ["model,k,total_r2,predictive_r2,observations"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keraslab.callbacks import ReconstructionGrid
 from keraslab.data import get_dataset, load
 from keraslab.data.batches import ArrayBatches
 from keraslab.data.noise import NoisyImages, add_noise
@@ -19,6 +18,7 @@ from keraslab.errors import UserError
 from keraslab.models import Autoencoder
 from keraslab.recipes.images import ImageRecipe, user_images
 from keraslab.recipes.specs.autoencoder import LOSSES, Config
+from keraslab.runs.callbacks import ReconstructionGrid
 
 
 class AutoencoderRecipe(ImageRecipe):
@@ -69,7 +69,7 @@ class AutoencoderRecipe(ImageRecipe):
         return {"test_loss": loss, "loss": config.loss, "test_images": len(x_test)}
 
     def final_pictures(self, job) -> dict:
-        from keraslab.plots import save_latent_scatter
+        from keraslab.runs.charts import save_latent_scatter
 
         out = super().final_pictures(job)
         if job.config.latent_dim == 2:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from keraslab.errors import UserError
+from keraslab.recipes import train_command
 from keraslab.runs import (
     Run,
     continue_run,
@@ -54,7 +55,7 @@ class Job:
     monitor: str | None = None  # the log key of the best checkpoint (set from the recipe's)
     notes: dict = field(default_factory=dict)  # what one hook tells a later one (e.g. counts)
     tensorboard: bool = False  # also write TensorBoard event files (RUN/tensorboard)
-    distribute: Any = None  # keraslab.distributed.Distribute, or None: one device
+    distribute: Any = None  # keraslab.scaleout.Distribute, or None: one device
     distribution: Any = None  # the keras.distribution set for it
 
 
@@ -129,7 +130,7 @@ class Recipe:
     ) -> dict:  # fmt: skip
         """Start a new run under ``out``; returns the summary (also in ``summary.json``).
         ``tensorboard``: also write TensorBoard event files under ``RUN/tensorboard``.
-        ``distribute``: a :class:`keraslab.distributed.Distribute` (several devices or hosts;
+        ``distribute``: a :class:`keraslab.scaleout.Distribute` (several devices or hosts;
         process 0 writes the run, the others work in a temporary folder removed at the end)."""
         import keras
 
@@ -221,7 +222,12 @@ class Recipe:
         callbacks, the metrics log and the checkpoints; then ``summary.json``."""
         import keras
 
-        from keraslab.callbacks import Checkpoint, StopOnNonFinite, count_samples, run_callbacks
+        from keraslab.runs.callbacks import (
+            Checkpoint,
+            StopOnNonFinite,
+            count_samples,
+            run_callbacks,
+        )
 
         run, config = job.run, job.config
         job.monitor = self.monitor
@@ -243,7 +249,7 @@ class Recipe:
         callbacks = [
             StopOnNonFinite(),
             *self.callbacks(job),
-            *run_callbacks(run, samples, job.tensorboard, checkpoint),
+            *run_callbacks(run, samples, job.tensorboard, checkpoint, train_command(run.config)),
         ]
         if isinstance(inputs.get("x"), keras.utils.PyDataset):
             # Our batch sequences order themselves per (seed, epoch); Keras would otherwise
@@ -285,8 +291,8 @@ class Recipe:
         return self._load(run, self.config_from_run(run.config), which)[0]
 
     def _load(self, run: Run, config, which: str, data=None):
-        from keraslab.checkpoint import load_run_checkpoint
         from keraslab.engine.seeding import set_seed
+        from keraslab.runs.checkpoint import load_run_checkpoint
 
         job = Job(run, config, data, assets=self.load_assets(run, config))
         set_seed(config.seed)
@@ -307,9 +313,12 @@ class Recipe:
 
     @staticmethod
     def save_evaluation(run: Run, key: str, result: dict) -> None:
+        """Add ``result`` to the run's ``evaluation.json`` and rewrite its page."""
         from keraslab.runs import save_evaluation
+        from keraslab.runs.report import write_report
 
         save_evaluation(run, key, result)
+        write_report(run.path, train_command(run.config))
 
 
 def check_precision(config, run: Run | None = None) -> None:
@@ -335,16 +344,16 @@ def write_summary(run: Run, summary: dict) -> None:
     """End a run: ``summary.json`` (``complete`` set: a run without it is not finished), then
     the final ``report.html``."""
     from keraslab.io import write_json
-    from keraslab.report import write_report
+    from keraslab.runs.report import write_report
 
     summary["complete"] = True
     write_json(run.summary_path, summary)
-    write_report(run.path)
+    write_report(run.path, train_command(run.config))
 
 
 def metric_curves(run: Run, keys) -> dict:
     """``{"<key>_curve": png}``: one plot per epoch-log key that the run has logged."""
-    from keraslab.plots import save_curve
+    from keraslab.runs.charts import save_curve
 
     rows = run.metrics()
     out = {}

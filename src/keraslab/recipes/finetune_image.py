@@ -21,14 +21,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keraslab.callbacks import run_callbacks
 from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.io import atomic_path
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
+from keraslab.recipes import train_command
 from keraslab.recipes.base import Recipe, write_summary
 from keraslab.recipes.specs.finetune_image import Config
 from keraslab.runs import new_run, update_config
+from keraslab.runs.callbacks import run_callbacks
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -186,7 +187,7 @@ class FinetuneImageRecipe(Recipe):
             head_epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
             unfreeze_blocks=config.unfreeze_blocks, head_learning_rate=config.learning_rate,
             fine_tune_learning_rate=config.fine_tune_learning_rate,
-            callbacks=run_callbacks(run, len(y), tensorboard), verbose=verbose, **batching,
+            callbacks=run_callbacks(run, len(y), tensorboard, command=train_command(run.config)), verbose=verbose, **batching,
         )  # fmt: skip
         seconds = time.time() - t0
         with atomic_path(run.path / "model.weights.h5", suffix=".weights.h5") as tmp:

@@ -148,7 +148,7 @@ class FinetuneTextRecipe(Recipe):
         return [Validation(xv, np.asarray(job.data.val_labels), job.data.classes, job.echo)]
 
     def summarize(self, job: Job, seconds: float) -> dict:
-        from keraslab.checkpoint import load_run_checkpoint
+        from keraslab.runs.checkpoint import load_run_checkpoint
 
         summary = {
             "method": job.config.method,

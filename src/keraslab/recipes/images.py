@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from keraslab.callbacks import FIDMonitor, ImageGrid
 from keraslab.data import DataSourceMissing, load
 from keraslab.errors import UserError
 from keraslab.io import atomic_path, save_image_grid
@@ -20,6 +19,7 @@ from keraslab.recipes.base import Job, Recipe
 from keraslab.recipes.specs.commands import MAX_SAMPLES, SampleOptions
 from keraslab.recipes.specs.images import ImageConfig
 from keraslab.runs import Run, refuse_to_overwrite
+from keraslab.runs.callbacks import FIDMonitor, ImageGrid
 
 __all__ = ["MAX_SAMPLES", "Data", "ImageConfig", "ImageRecipe", "fast_extractor", "user_images"]
 

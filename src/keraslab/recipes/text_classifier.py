@@ -29,7 +29,7 @@ from keraslab.metrics.classification import classification_scores, save_confusio
 from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights
 from keraslab.recipes.base import Job, Recipe
 from keraslab.recipes.specs.text_classifier import IMBALANCE, Config  # noqa: F401
-from keraslab.runs import Run, load_run_tokenizer, open_run, save_evaluation, update_config
+from keraslab.runs import Run, load_run_tokenizer, open_run, update_config
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def load_data(config: Config):
         labels = np.tile(np.asarray(data.train_labels), 1 + config.augment_copies)
         data = data._replace(train_texts=texts, train_labels=labels)
     elif augment == "backtranslate":
-        from keraslab.augment.text import backtranslate
+        from keraslab.recipes.translator import backtranslate
 
         copies = backtranslate(data.train_texts, config.forward, config.back, warn=lambda s: None)
         texts = list(data.train_texts) + list(copies)
@@ -188,7 +188,7 @@ def score_test(run, data, predicted, which, echo, prefix: str = "") -> dict:
         title=f"{prefix}test macro-F1 {result['macro_f1']:.3f}, accuracy {result['accuracy']:.3f}",
     )
     result.update({"checkpoint": which, "split": data.split, "confusion_matrix_png": str(png)})
-    save_evaluation(run, f"test-{which}", result)
+    Recipe.save_evaluation(run, f"test-{which}", result)
     echo(format_evaluation(result))
     return result
 

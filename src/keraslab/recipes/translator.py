@@ -330,3 +330,23 @@ class TranslatorRecipe(Recipe):
 
 
 RECIPE = TranslatorRecipe()
+
+
+def backtranslate(sentences, forward: str, back: str, decode: str = "greedy", warn=print):
+    """Paraphrases of ``sentences`` through a pivot language: translated with the translator run
+    ``forward`` (e.g. English to Spanish), then back with ``back`` (its ``--direction``
+    opposite). One paraphrase per sentence; long sentences are cut with a warning."""
+    from keraslab.runs import open_run, require_recipe
+
+    directions = []
+    for path in (forward, back):
+        run = open_run(path)
+        require_recipe(run, "translator")
+        directions.append(run.config.get("direction", "en-es"))
+    if directions[0] == directions[1]:
+        raise UserError(
+            f"--back must translate the other way: both runs are {directions[0]} (train one with "
+            f"`keraslab train translator --direction {directions[0][3:]}-{directions[0][:2]}`)."
+        )
+    pivot = RECIPE.translate(forward, sentences, method=decode, truncate=True, warn=warn)
+    return RECIPE.translate(back, pivot, method=decode, truncate=True, warn=warn)

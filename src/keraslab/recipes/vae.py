@@ -15,13 +15,13 @@ import keras
 import numpy as np
 from scipy.stats import norm
 
-from keraslab.callbacks import ImageGrid, ReconstructionGrid
 from keraslab.data import get_dataset, load
 from keraslab.errors import UserError
 from keraslab.io import save_image_grid
 from keraslab.models import VAE
 from keraslab.recipes.images import Data, ImageRecipe, fast_extractor, user_images
 from keraslab.recipes.specs.vae import Config
+from keraslab.runs.callbacks import ImageGrid, ReconstructionGrid
 
 
 def binarize_once(x: np.ndarray, seed: int) -> np.ndarray:

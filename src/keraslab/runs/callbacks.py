@@ -13,8 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keraslab.checkpoint import save_checkpoint
 from keraslab.io import save_image_grid
+from keraslab.runs.checkpoint import save_checkpoint
 
 
 class ImageGrid(keras.callbacks.Callback):
@@ -180,18 +180,19 @@ def count_samples(x) -> int | None:
 
 
 class ReportPage(keras.callbacks.Callback):
-    """Rewrite the run's ``report.html`` (:mod:`keraslab.report`) at the end of every epoch.
-    A page that cannot be written is a warning on stderr, once: it never stops a training."""
+    """Rewrite the run's ``report.html`` (:mod:`keraslab.runs.report`) at the end of every epoch.
+    A page that cannot be written is a warning on stderr, once: it never stops a training.
+    ``command``: the ``keraslab train`` line shown on the page (see ``write_report``)."""
 
-    def __init__(self, run_path):
+    def __init__(self, run_path, command: str | None = None):
         super().__init__()
-        self.run_path, self.warned = Path(run_path), False
+        self.run_path, self.command, self.warned = Path(run_path), command, False
 
     def on_epoch_end(self, epoch, logs=None):
-        from keraslab.report import write_report
+        from keraslab.runs.report import write_report
 
         try:
-            write_report(self.run_path)
+            write_report(self.run_path, self.command)
         except Exception as e:  # noqa: BLE001 - a page must not end hours of training
             if not self.warned:
                 print(f"keraslab: warning: report.html not written ({e})", file=sys.stderr)
@@ -217,7 +218,7 @@ class TensorBoardLog(keras.callbacks.Callback):
 
     def __init__(self, log_dir, metrics_log: MetricsLog, image_dirs=(), writer: str = "auto"):
         super().__init__()
-        from keraslab.report import tensorboard_writer
+        from keraslab.runs.tensorboard import tensorboard_writer
 
         writer = tensorboard_writer(writer)
         self.log_dir, self.metrics_log = Path(log_dir), metrics_log
@@ -295,12 +296,15 @@ class TensorBoardLog(keras.callbacks.Callback):
         self._images.flush()
 
 
-def run_callbacks(run, samples_per_epoch=None, tensorboard: bool = False, checkpoint=None):
+def run_callbacks(
+    run, samples_per_epoch=None, tensorboard: bool = False, checkpoint=None, command=None
+):
     """The callbacks every training of a run ends with, in order: the metrics log, the
-    checkpoint (when given), the report page and (``tensorboard``) the event files."""
+    checkpoint (when given), the report page (showing ``command``) and (``tensorboard``) the
+    event files."""
     log = MetricsLog(run.metrics_path, samples_per_epoch)
     callbacks = [log] + ([checkpoint] if checkpoint is not None else [])
-    callbacks.append(ReportPage(run.path))
+    callbacks.append(ReportPage(run.path, command))
     if tensorboard:
         image_dirs = [run.samples, run.path / "reconstructions"]
         callbacks.append(TensorBoardLog(run.path / "tensorboard", log, image_dirs))
@@ -311,7 +315,7 @@ class Checkpoint(keras.callbacks.Callback):
     """Keep ``last.npz`` (every epoch) and ``best.npz`` (best ``monitor`` so far) in ``directory``.
 
     Each file holds weights, all optimizer states, seed state and the epoch counter
-    (:mod:`keraslab.checkpoint`), written to a temporary name and renamed: never half-written.
+    (:mod:`keraslab.runs.checkpoint`), written to a temporary name and renamed: never half-written.
 
     Args:
         directory: str or Path.

@@ -11,6 +11,7 @@ Keras-free: ``keraslab report`` and ``keraslab compare`` load no backend.
 
 Example:
     >>> write_report("runs/dcgan-20261201-120000")          # -> .../report.html
+    >>> write_report(run, command="keraslab train dcgan --epochs 3")  # shown as how to repeat it
     >>> write_comparison(["runs/a", "runs/b"], "compare.html")
 """
 
@@ -28,11 +29,10 @@ from urllib.parse import quote
 
 from keraslab.errors import UserError
 from keraslab.io import atomic_path
-from keraslab.options import Settings, option
-from keraslab.runs import Run, open_run
+from keraslab.runs.folder import Run, open_run
 
 REPORT_NAME = "report.html"
-# Figures every epoch's log line carries besides the model's metrics (keraslab.callbacks).
+# Figures every epoch's log line carries besides the model's metrics (keraslab.runs.callbacks).
 RESOURCE_KEYS = ("seconds", "samples_per_second", "peak_rss_mb")
 RESOURCE_LABELS = {
     "seconds": "seconds per epoch",
@@ -109,32 +109,6 @@ def _epoch_files(folder: Path, suffix: str) -> list[Path]:
 def _epoch_of(path: Path) -> str:
     m = re.search(r"epoch_0*(\d+)", path.name)
     return m.group(1) if m else path.stem
-
-
-def reproduce_command(config: dict) -> str:
-    """The ``keraslab train`` command line that starts a run with ``config``'s settings: every
-    declared option whose saved value differs from its default, and the backend."""
-    from keraslab.recipes import recipe_info
-
-    info = recipe_info(config["recipe"])
-    parts = ["keraslab", "train", info.name]
-    for opt in info.Config.options():
-        if opt.name not in config:
-            continue
-        value = config[opt.name]
-        if opt.name != "dataset" and value == opt.default:
-            continue
-        if opt.type == "bool":
-            if bool(value) != bool(opt.default):
-                parts.append(opt.flag)
-        elif value is None:
-            if opt.info.none_flag:
-                parts.append(opt.info.none_flag[0])
-        else:
-            parts += [opt.flag, str(value)]
-    if config.get("backend"):
-        parts += ["--backend", config["backend"]]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 # ---- small HTML parts ----------------------------------------------------------------------
@@ -354,7 +328,7 @@ def _image_src(path: Path, base: Path | None) -> str:
 
 
 # ---- the run page ------------------------------------------------------------------------------
-def run_page(c: RunContents) -> str:
+def run_page(c: RunContents, command: str | None = None) -> str:
     """The HTML of ``c``'s report (see :func:`write_report`)."""
     run, config = c.run, c.run.config
     epochs = config.get("epochs")
@@ -384,7 +358,7 @@ def run_page(c: RunContents) -> str:
     body.append(_section("samples", "Samples over epochs", _samples(run)))
     body.append(_section("pictures", "Pictures", _pictures(run)))
     body.append(_section("resources", "Resources", _resources(c.rows)))
-    body.append(_section("command", "Command", _command(c)))
+    body.append(_section("command", "Command", _command(c, command)))
     settings = {k: v for k, v in config.items() if k not in ("system", "created")}
     body.append(
         _section("config", "Settings", _table(sorted(settings.items()), ("setting", "value")))
@@ -394,18 +368,14 @@ def run_page(c: RunContents) -> str:
     return _page(f"{run.recipe} {run.path.name}", body)
 
 
-def _command(c: RunContents) -> str:
-    try:
-        command = reproduce_command(c.run.config)
-    except UserError:  # a recipe this keraslab does not know
-        return "<p>Made by a recipe this keraslab does not know.</p>"
+def _command(c: RunContents, command: str | None) -> str:
     more = f"--resume {shlex.quote(str(c.run.path))} --epochs N"
     if not c.complete:
         more = "--resume " + shlex.quote(str(c.run.path))
-    return (
-        f"<p>Starts a run with the same settings:</p><pre>{_e(command)}</pre>"
-        f"<p>Continue this one: <code>keraslab train {_e(more)}</code></p>"
-    )
+    again = "<p>Made by a recipe this keraslab does not know.</p>"
+    if command:
+        again = f"<p>Starts a run with the same settings:</p><pre>{_e(command)}</pre>"
+    return again + f"<p>Continue this one: <code>keraslab train {_e(more)}</code></p>"
 
 
 def _sequences(run: Run) -> list[tuple[str, str, list[Path]]]:
@@ -484,13 +454,18 @@ def _resources(rows: list[dict]) -> str:
     )
 
 
-def write_report(run_path) -> Path:
+def write_report(run_path, command: str | None = None) -> Path:
     """Write (or rewrite) ``RUN/report.html`` from what the run folder holds; returns its path.
-    UserError if ``run_path`` is not a run."""
+    UserError if ``run_path`` is not a run.
+
+    Args:
+        command: the ``keraslab train`` line that starts a run with the same settings
+            (:func:`keraslab.recipes.train_command`), shown on the page; None: not known.
+    """
     contents = read_run(run_path)
     path = contents.run.path / REPORT_NAME
     with atomic_path(path) as tmp:
-        tmp.write_text(run_page(contents), encoding="utf-8")
+        tmp.write_text(run_page(contents, command), encoding="utf-8")
     return path
 
 
@@ -630,76 +605,3 @@ def write_comparison(run_paths, out) -> Path:
     with atomic_path(out) as tmp:
         tmp.write_text(comparison_page(runs), encoding="utf-8")
     return out
-
-
-# ---- TensorBoard -------------------------------------------------------------------------------
-def tensorboard_writer(writer: str = "auto") -> str:
-    """Which library writes a run's TensorBoard event files: "keras" (Keras's TensorBoard
-    callback, which needs TensorFlow and TensorBoard installed, on any backend), else
-    "tensorboardx"; a one-line UserError when neither is installed."""
-    import importlib.util
-
-    def installed(name):
-        return importlib.util.find_spec(name) is not None
-
-    if writer not in ("auto", "keras", "tensorboardx"):
-        raise ValueError(f"writer must be 'auto', 'keras' or 'tensorboardx', got {writer!r}.")
-    keras_ok = installed("tensorflow") and installed("tensorboard")
-    if writer == "auto":
-        writer = "keras" if keras_ok else "tensorboardx" if installed("tensorboardX") else None
-    if (
-        writer is None
-        or (writer == "keras" and not keras_ok)
-        or (writer == "tensorboardx" and not installed("tensorboardX"))
-    ):
-        raise UserError(
-            "--tensorboard needs TensorBoard: pip install tensorboard (with TensorFlow) or "
-            "pip install tensorboardX."
-        )
-    return writer
-
-
-# ---- the commands ------------------------------------------------------------------------------
-@dataclass
-class ReportOptions(Settings):
-    """``keraslab report RUN``."""
-
-    open: bool = option(False, "open the page in the web browser afterwards")
-
-
-@dataclass
-class CompareOptions(Settings):
-    """``keraslab compare RUN1 RUN2 ...``."""
-
-    out: str = option("compare.html", "the page to write", metavar="FILE.html")
-    open: bool = option(False, "open the page in the web browser afterwards")
-
-    def validate(self) -> None:
-        super().validate()
-        if not self.out.lower().endswith((".html", ".htm")):
-            raise UserError(f"--out must end in .html, got {self.out}.")
-
-
-def _open(path: Path) -> None:
-    import webbrowser
-
-    if not webbrowser.open(path.resolve().as_uri()):
-        import sys
-
-        print(f"keraslab: no web browser found: open {path} yourself", file=sys.stderr)
-
-
-def report_command(run_path, options: ReportOptions) -> Path:
-    """``keraslab report RUN [--open]``."""
-    path = write_report(run_path)
-    if options.open:
-        _open(path)
-    return path
-
-
-def compare_command(run_paths, options: CompareOptions) -> Path:
-    """``keraslab compare RUN1 RUN2 ... [--out compare.html] [--open]``."""
-    path = write_comparison(run_paths, options.out)
-    if options.open:
-        _open(path)
-    return path

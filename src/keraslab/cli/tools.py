@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.augment.specs import SUBCOMMANDS as AUGMENT
-from keraslab.report import CompareOptions, ReportOptions
+from keraslab.cli.report import CompareOptions, ReportOptions
 from keraslab.vision import specs as vision
 
 
@@ -48,19 +48,19 @@ TOOLS: dict[str, dict[str, Tool] | Tool] = {
             vision.FiltersOptions,
             (_MODEL,),
             "images that excite filters of a convolution layer (gradient ascent)",
-            "keraslab.vision.commands:filters",
+            "keraslab.cli.vision:filters",
         ),  # fmt: skip
         "class": Tool(
             vision.ClassOptions,
             (_MODEL,),
             "images that maximise one class's logit",
-            "keraslab.vision.commands:class_images",
+            "keraslab.cli.vision:class_images",
         ),  # fmt: skip
         "saliency": Tool(
             vision.SaliencyOptions,
             (_MODEL,),
             "an image beside the gradient of its class score (saliency map)",
-            "keraslab.vision.commands:saliency_map",
+            "keraslab.cli.vision:saliency_map",
         ),  # fmt: skip
     },
     "style-transfer": Tool(
@@ -70,26 +70,26 @@ TOOLS: dict[str, dict[str, Tool] | Tool] = {
             ("STYLE", "the style image (PNG/JPEG, or skimage:NAME, e.g. skimage:brick)"),
         ),
         "neural style transfer (Gatys et al.) with EfficientNet-Lite0 features",
-        "keraslab.vision.commands:style_transfer",
+        "keraslab.cli.vision:style_transfer",
     ),  # fmt: skip
     "plot": Tool(
         vision.PlotOptions,
         (_MODEL,),
         "draw a model's diagram (keras plot_model)",
-        "keraslab.vision.commands:plot",
+        "keraslab.cli.vision:plot",
     ),  # fmt: skip
     "report": Tool(
         ReportOptions,
         (("RUN", "a run folder made by `keraslab train`"),),
         "rebuild RUN/report.html",
-        "keraslab.report:report_command",
+        "keraslab.cli.report:report_command",
         backend=None,
     ),
     "compare": Tool(
         CompareOptions,
         (("RUN", "two or more run folders"),),
         "compare runs on one page",
-        "keraslab.report:compare_command",
+        "keraslab.cli.report:compare_command",
         backend=None,
         many=True,
     ),

@@ -315,14 +315,12 @@ def check_evaluation_file(run: Run) -> None:
 
 
 def save_evaluation(run: Run, key: str, result: dict) -> None:
-    """Add ``result`` under ``key`` to the run's ``evaluation.json`` (earlier keys are kept)."""
+    """Add ``result`` under ``key`` to the run's ``evaluation.json`` (earlier keys are kept).
+    The run's page shows it once rewritten (:func:`keraslab.runs.report.write_report`)."""
     path = run.path / "evaluation.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     previous[key] = result
     write_json(path, previous)
-    from keraslab.report import write_report  # the page shows every evaluation
-
-    write_report(run.path)
 
 
 def update_config(run: Run, **changes) -> None:

@@ -19,8 +19,8 @@ import os
 import sys
 from dataclasses import asdict
 
+from keraslab.cli.tools import TOOLS, Tool
 from keraslab.errors import UserError
-from keraslab.tools import TOOLS, Tool
 
 # Fastest backend measured for our jobs on CPU (benchmarks/dcgan_step.py, BENCHMARKS.md).
 DEFAULT_BACKEND = "torch"
@@ -253,8 +253,8 @@ def _run_parser(s, argv, target, recipe_info, open_run) -> None:
 
 
 def _tool_parser(s, entry) -> None:
-    """A command declared in ``keraslab.tools``: one tool, or several kinds of it."""
-    from keraslab.tools import Tool
+    """A command declared in ``keraslab.cli.tools``: one tool, or several kinds of it."""
+    from keraslab.cli.tools import Tool
 
     if isinstance(entry, Tool):
         _tool_arguments(s, entry)
@@ -405,7 +405,7 @@ def _cmd_train(args, target: Target) -> None:
     verbose = 0 if args.quiet else 1
     distribute = _distribute(args)
     if args.tensorboard:
-        from keraslab.report import tensorboard_writer
+        from keraslab.runs.tensorboard import tensorboard_writer
 
         tensorboard_writer()  # installed? (before Keras loads)
     if target.run is not None:
@@ -459,7 +459,7 @@ def _cmd_train(args, target: Target) -> None:
 
 def _distribute(args):
     """The ``--distribute`` settings (None: one device), checked before Keras loads."""
-    from keraslab.distributed import Distribute
+    from keraslab.scaleout import Distribute
 
     extra = [f for f in ("devices", "mesh", "coordinator", "num_processes", "process_id")
              if getattr(args, f) is not None]  # fmt: skip
@@ -478,7 +478,7 @@ def _distribute_backend(backend, distribute):
     """The backend to load: with ``--distribute``, jax (the one keras.distribution serves)."""
     if distribute is None:
         return backend
-    from keraslab.distributed import check_backend
+    from keraslab.scaleout import check_backend
 
     chosen = backend or os.environ.get("KERAS_BACKEND") or "jax"
     check_backend(chosen)
@@ -600,11 +600,17 @@ def _cmd_augment(args) -> None:
     if args.kind == "text":
         from keraslab.augment.text import augment_file
 
+        paraphrase = None
         if options.method == "backtranslate":
             from keraslab.runs import open_run
 
             _set_backend(args.backend or open_run(options.forward).config.get("backend"))
-        augment_file(args.input, options.out, options)
+            from keraslab.recipes.translator import backtranslate
+
+            def paraphrase(sentences):
+                return backtranslate(sentences, options.forward, options.back, options.decode)
+
+        augment_file(args.input, options.out, options, paraphrase=paraphrase)
     else:
         from keraslab.augment.synthesis import MODELS
         from keraslab.augment.tabular import balance_csv
@@ -615,7 +621,7 @@ def _cmd_augment(args) -> None:
 
 
 def _cmd_tool(args) -> None:
-    """A command of ``keraslab.tools`` other than augment: check the options and where the
+    """A command of ``keraslab.cli.tools`` other than augment: check the options and where the
     output goes, choose the backend, call the tool's function, print what it wrote."""
     import importlib
 
@@ -638,7 +644,7 @@ def _cmd_tool(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from keraslab.quiet import keep_ctrl_c, silence_tensorflow_import
+    from keraslab.cli.quiet import keep_ctrl_c, silence_tensorflow_import
 
     silence_tensorflow_import()  # TensorFlow's start-up lines stay off the terminal
     keep_ctrl_c()  # a Ctrl-C inside jax's gc callback still stops the run, with one line
@@ -688,7 +694,3 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

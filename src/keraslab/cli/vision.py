@@ -112,7 +112,7 @@ def _skimage(name: str) -> np.ndarray:
 
 
 def _progress(label: str, steps: int, every: int):
-    from keraslab.callbacks import ProgressLines
+    from keraslab.runs.callbacks import ProgressLines
 
     return ProgressLines(max(1, steps // every), label, lines=10)
 
