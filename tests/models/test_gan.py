@@ -7,7 +7,7 @@ from keras import ops
 
 from keraslab.data import load_digits
 from keraslab.models import DCGAN, build_discriminator, build_generator
-from keraslab.models.gan import ARCHITECTURES
+from keraslab.presets import GAN_ARCHITECTURES as ARCHITECTURES
 from keraslab.runs.callbacks import ImageGrid
 
 pytestmark = pytest.mark.backend

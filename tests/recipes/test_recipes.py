@@ -20,7 +20,7 @@ def _train(name, tmp_path, **settings):
     recipe = load_recipe(name)
     config = recipe.Config(dataset="digits", batch_size=64, seed=0, **settings)
     summary = recipe.train(config, out=str(tmp_path), verbose=0, echo=lambda *a: None)
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith(recipe.NAME)]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith(recipe.name)]
     return recipe, run_dir, summary
 
 

@@ -325,13 +325,10 @@ def _all_flags(settings_cls) -> set[str]:
 
 
 # ---- backends --------------------------------------------------------------------------------
-_BACKEND_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
-
-
 def backend_installed(name: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec(_BACKEND_MODULES.get(name, name)) is not None
+    return importlib.util.find_spec(name) is not None
 
 
 def resolve_backend(
@@ -365,7 +362,7 @@ def _set_backend(backend: str | None, default: str | None = None) -> str:
     import importlib
 
     try:  # Keras imports it next anyway; a broken install (e.g. a missing library) is one line
-        importlib.import_module(_BACKEND_MODULES.get(chosen, chosen))
+        importlib.import_module(chosen)
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0][:200]
         raise UserError(
@@ -388,7 +385,7 @@ def _cmd_list() -> None:
             f"  {r.name:<14} {r.description}  [datasets: {', '.join(r.datasets)}; default "
             f"{r.default_dataset}; commands: train, {', '.join(r.commands)}]"
         )
-    print("network presets (--arch; dcgan defaults to dcgan, wgan-gp to lecture):")
+    print("network presets (--arch; dcgan and wgan-gp default to dcgan):")
     for name, description in GAN_ARCHITECTURES.items():
         print(f"  {name:<14} {description}")
     print("datasets:")

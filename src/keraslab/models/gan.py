@@ -1,7 +1,7 @@
 """DCGAN: a generator and a discriminator trained in two phases (Radford et al., 2016).
 
-Two architectures ship as named presets (:data:`ARCHITECTURES`, ``DCGAN(arch=...)``, ``keraslab
-train dcgan --arch NAME``):
+Two architectures ship as named presets (:data:`keraslab.presets.GAN_ARCHITECTURES`,
+``DCGAN(arch=...)``, ``keraslab train dcgan --arch NAME``):
 
 - ``"dcgan"`` (the default): the DCGAN paper's recipe at 28x28 -- batch normalisation and ReLU in
   the generator (Dense to 7x7x128, two stride-2 transposed convolutions to 28x28x32, a 3x3
@@ -272,14 +272,11 @@ def build_bn_discriminator(
     return keras.Model(inputs, out, name=name)
 
 
-ARCHITECTURES = GAN_ARCHITECTURES  # name -> description
-
-
 def check_arch(arch: str) -> str:
     """``arch`` if it names a preset, else a one-line ValueError listing the valid ones."""
-    if arch not in ARCHITECTURES:
+    if arch not in GAN_ARCHITECTURES:
         raise ValueError(
-            f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}."
+            f"unknown architecture {arch!r}: choose one of {', '.join(GAN_ARCHITECTURES)}."
         )
     return arch
 
@@ -291,7 +288,7 @@ def build_networks(
     num_classes: int | None = None,
     conv_transpose: str = "auto",
 ) -> tuple[keras.Model, keras.Model]:
-    """``(generator, discriminator)`` of a preset in :data:`ARCHITECTURES`."""
+    """``(generator, discriminator)`` of a preset in :data:`keraslab.presets.GAN_ARCHITECTURES`."""
     if check_arch(arch) == "lecture":
         return (
             build_generator(
@@ -316,7 +313,8 @@ class ImageGAN(PhasedModel):
     integer labels as ``y``; generated images in a step get the labels of the real batch.
     """
 
-    def _init_common(self, image_shape, latent_dim, num_classes, seed):
+    def __init__(self, image_shape, latent_dim, num_classes=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = int(latent_dim)
         self.num_classes = int(num_classes) if num_classes else None
@@ -443,7 +441,7 @@ class DCGAN(ImageGAN):
         discriminator: optional ``keras.Model`` returning logits. Defaults to the preset's
             (:func:`build_bn_discriminator` / :func:`build_discriminator`).
         label_noise: float. Scale of the uniform noise added to the discriminator's targets.
-        arch: str. Preset of the networks not given (:data:`ARCHITECTURES`): "dcgan" (default)
+        arch: str. Preset of the networks not given (``GAN_ARCHITECTURES``): "dcgan" (default)
             or "lecture".
         conv_transpose: str. "auto", "subpixel" or "native" (preset generators only).
         num_classes: optional int. Class-conditional generation (default networks only, or
@@ -473,8 +471,7 @@ class DCGAN(ImageGAN):
         arch: str = "dcgan",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self._init_common(image_shape, latent_dim, num_classes, seed)
+        super().__init__(image_shape, latent_dim, num_classes, seed, **kwargs)
         self.label_noise = float(label_noise)
         self.conv_transpose = conv_transpose
         self.arch = check_arch(arch)

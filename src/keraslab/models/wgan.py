@@ -98,10 +98,11 @@ class WGANGP(ImageGAN):
         image_shape: tuple of int. (height, width, channels), images in [0, 1].
         latent_dim: int. Size of the latent vector.
         generator: optional ``keras.Model``. Defaults to the ``arch`` preset's.
-        arch: str. ``"lecture"`` (default): the lecture-style generator
-            (:func:`~keraslab.models.build_generator` with 7x7x128 -> widths (64, 32, 32); about
-            64 M multiply-adds per image, a third of the DCGAN v2 generator, because WGAN-GP runs
-            it 6 times per batch); ``"dcgan"``: the BatchNorm generator of
+        arch: str. ``"lecture"`` (the class's default; ``keraslab train wgan-gp`` uses
+            ``"dcgan"``): the course's WGAN-GP generator, :func:`~keraslab.models.build_generator`
+            with 7x7x128 -> widths (64, 32, 32) (about 64 M multiply-adds per image, a third of
+            the DCGAN "lecture" generator of ``keraslab.presets``, because WGAN-GP runs it 6
+            times per batch); ``"dcgan"``: the BatchNorm generator of
             :func:`~keraslab.models.gan.build_bn_generator`. The critic is
             :func:`build_critic` for both (no batch norm: the penalty is per example).
         critic: optional ``keras.Model`` returning one score. Defaults to :func:`build_critic`.
@@ -130,11 +131,10 @@ class WGANGP(ImageGAN):
         arch: str = "lecture",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.arch = check_arch(arch)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
-        self._init_common(image_shape, latent_dim, num_classes, seed)
+        super().__init__(image_shape, latent_dim, num_classes, seed, **kwargs)
+        self.arch = check_arch(arch)
         self.n_critic = int(n_critic)
         self.gp_weight = float(gp_weight)
         if generator is None and arch == "dcgan":

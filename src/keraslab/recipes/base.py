@@ -72,10 +72,6 @@ class Recipe:
     curves: tuple[str, ...] = ()  # log keys drawn as <key>_curve.png when the run logged them
     model_parallel: bool = False  # --distribute model-parallel shards its Transformer weights
 
-    @property
-    def NAME(self) -> str:  # noqa: N802 - the recipe modules' old constant
-        return self.name
-
     # ---- hooks ---------------------------------------------------------------------------------
     def load_data(self, config):
         return None
