@@ -5,7 +5,7 @@ Only this package imports jax, tensorflow or torch (``tests/engine/test_imports.
 
 from keraslab.engine.distribute import along_batch
 from keraslab.engine.gradients import grad, no_grad
-from keraslab.engine.inference import compile_inference
+from keraslab.engine.inference import compile_inference, compiled_method
 from keraslab.engine.model import PhasedModel, fastest_jit_compile
 from keraslab.engine.phases import Batch, Phase, PhaseOptimizers
 from keraslab.engine.seeding import set_seed
@@ -17,6 +17,7 @@ __all__ = [
     "PhaseOptimizers",
     "PhasedModel",
     "compile_inference",
+    "compiled_method",
     "fastest_jit_compile",
     "grad",
     "no_grad",

@@ -49,3 +49,16 @@ def compile_inference(layer: keras.layers.Layer, fn: Callable) -> Callable:
         return jitted([v.value for v in variables], *args)
 
     return call
+
+
+def compiled_method(layer: keras.layers.Layer, name: str) -> Callable:
+    """``layer.<name>`` through :func:`compile_inference`, compiled once per layer and kept on
+    it (outside Keras's attribute tracking): the one cache of keraslab's compiled inference
+    functions (GPT's generation steps, the translator's decoding steps)."""
+    cache = layer.__dict__.get("_compiled_methods")
+    if cache is None:
+        cache = {}
+        object.__setattr__(layer, "_compiled_methods", cache)
+    if name not in cache:
+        cache[name] = compile_inference(layer, getattr(layer, name))
+    return cache[name]

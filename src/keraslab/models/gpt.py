@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Batch, Phase, PhasedModel, compile_inference, no_grad
+from keraslab.engine import Batch, Phase, PhasedModel, compiled_method, no_grad
 from keraslab.layers import PositionEmbedding, SinusoidalPositionalEncoding, TransformerDecoder
 from keraslab.models.losses import masked_cross_entropy, token_count
 from keraslab.models.sampling import sample_next
@@ -181,12 +181,6 @@ class GPT(PhasedModel):
         logits = self(window, training=False)
         return ops.take(logits, position, axis=1)
 
-    def _compiled(self, name):
-        attr = f"_compiled_{name}"
-        if getattr(self, attr, None) is None:
-            object.__setattr__(self, attr, compile_inference(self, getattr(self, f"_{name}")))
-        return getattr(self, attr)
-
     def generate(
         self,
         prompts,
@@ -245,7 +239,7 @@ class GPT(PhasedModel):
                             b.initial_cache(length, batch_size=len(tokens)) for b in self.blocks
                         ]
                         cached = 0
-                    fn = self._compiled("step")
+                    fn = compiled_method(self, "_step")
                     while cached < tokens.shape[1] - start:  # feed what the cache lacks
                         pos = np.asarray(cached, "int32")  # an array: no recompilation
                         logits, caches = fn(tokens[:, start + cached][:, None], pos, caches)
@@ -255,7 +249,7 @@ class GPT(PhasedModel):
                     window = np.zeros((len(tokens), length), "int32")
                     window[:, : recent.shape[1]] = recent
                     pos = np.asarray(recent.shape[1] - 1, "int32")
-                    logits = self._compiled("window")(window, pos)
+                    logits = compiled_method(self, "_window")(window, pos)
                 nxt = sample_next(ops.convert_to_numpy(logits), rng, temperature, top_k, top_p)
                 if stop_id is not None:
                     done |= nxt == stop_id

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keraslab.engine import Batch, Phase, PhasedModel, compile_inference, no_grad
+from keraslab.engine import Batch, Phase, PhasedModel, compiled_method, no_grad
 from keraslab.layers import (
     PositionEmbedding,
     SinusoidalPositionalEncoding,
@@ -216,36 +216,44 @@ class Translator(PhasedModel):
             new.append(cache)
         return ops.log_softmax(self._logits(x)[:, 0], axis=-1), new
 
-    def _cached_step(self, mask_box):
-        if getattr(self, "_compiled_decode_one", None) is None:
-            object.__setattr__(
-                self, "_compiled_decode_one", compile_inference(self, self._decode_one)
-            )
-
-        def step(tokens, caches):
-            position = np.asarray(tokens.shape[1] - 1, "int32")  # an array: no recompilation
-            log_probs, caches = self._compiled_decode_one(
-                tokens[:, -1:], position, mask_box[0], caches
-            )
-            return ops.convert_to_numpy(log_probs), caches
-
-        return step
-
     def _decode_last(self, tokens, context, source_mask):
         """Log-probabilities of the next token, re-reading the whole prefix (no cache)."""
         return ops.log_softmax(self.decode(tokens, context, source_mask)[:, -1], axis=-1)
 
-    def _full_step(self, context_box, mask_box):
-        if getattr(self, "_compiled_decode_last", None) is None:
-            object.__setattr__(
-                self, "_compiled_decode_last", compile_inference(self, self._decode_last)
-            )
+    def _decoding_step(self, use_cache: bool):
+        """``step(tokens, state) -> (log_probs, state)`` for :mod:`keraslab.models.decoding`;
+        ``state`` holds the encoder's ``context`` and ``mask`` and the decoder ``caches``."""
+        if use_cache:
+            decode_one = compiled_method(self, "_decode_one")
+
+            def step(tokens, state):
+                position = np.asarray(tokens.shape[1] - 1, "int32")  # an array: no recompilation
+                log_probs, caches = decode_one(
+                    tokens[:, -1:], position, state["mask"], state["caches"]
+                )
+                return ops.convert_to_numpy(log_probs), {**state, "caches": caches}
+
+            return step
+        decode_last = compiled_method(self, "_decode_last")
 
         def step(tokens, state):
-            log_probs = self._compiled_decode_last(tokens, context_box[0], mask_box[0])
+            log_probs = decode_last(tokens, state["context"], state["mask"])
             return ops.convert_to_numpy(log_probs), state
 
         return step
+
+    @staticmethod
+    def _reorder(state, rows):
+        """Keep ``rows`` of a decoding state (a beam search's reorder)."""
+        rows = ops.convert_to_tensor(rows, "int32")
+
+        def take(t):
+            return ops.take(t, rows, axis=0)
+
+        caches = state["caches"]
+        if caches is not None:
+            caches = [{k: tuple(take(t) for t in kv) for k, kv in c.items()} for c in caches]
+        return {"context": take(state["context"]), "mask": take(state["mask"]), "caches": caches}
 
     def translate_ids(
         self,
@@ -285,27 +293,13 @@ class Translator(PhasedModel):
             if width > 1:  # one row per beam
                 source_ids = np.repeat(source_ids, width, axis=0)
             context, mask = self.encode(source_ids)
-            # Boxed in lists so a beam reorder can replace them in place.
-            context_box, mask_box = [context], [mask]
+            caches = None
             if use_cache:
-                state = [
+                caches = [
                     block.initial_cache(max_length + 1, context) for block in self.decoder_blocks
                 ]
-                step = self._cached_step(mask_box)
-            else:
-                state = None
-                step = self._full_step(context_box, mask_box)
-
-            def reorder(state, rows):
-                rows = ops.convert_to_tensor(rows, "int32")
-                mask_box[0] = ops.take(mask_box[0], rows, axis=0)
-                context_box[0] = ops.take(context_box[0], rows, axis=0)
-                if state is None:
-                    return None
-                return [
-                    {k: tuple(ops.take(t, rows, axis=0) for t in kv) for k, kv in c.items()}
-                    for c in state
-                ]
+            state = {"context": context, "mask": mask, "caches": caches}
+            step = self._decoding_step(use_cache)
 
             common = dict(start_id=self.start_id, end_id=self.end_id, max_length=max_length)
             if width == 1:
@@ -314,7 +308,7 @@ class Translator(PhasedModel):
                 tokens = beam_search(
                     step,
                     state,
-                    reorder,
+                    self._reorder,
                     n,
                     beam_width=width,
                     alpha=length_penalty,
