@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from keraslab.layers.conv import Conv2DTranspose
-from keraslab.models.common import batched, check_images
+from keraslab.models.common import SubModels, batched, check_images
 
 KINDS = ("dense", "conv")
 
@@ -94,7 +94,7 @@ def build_conv_decoder(
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
-class Autoencoder(keras.Model):
+class Autoencoder(SubModels, keras.Model):
     """``decoder(encoder(x))``, trained with ``compile``/``fit`` like any Keras model.
 
     Args:
@@ -111,6 +111,8 @@ class Autoencoder(keras.Model):
         >>> codes = ae.encoder.predict(x_test)          # (n, 2)
         >>> images = ae.decoder.predict(codes)
     """
+
+    sub_models = ("encoder", "decoder")
 
     def __init__(
         self,
@@ -159,13 +161,5 @@ class Autoencoder(keras.Model):
             "image_shape": self.image_shape,
             "latent_dim": self.latent_dim,
             "kind": self.kind,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            **self.sub_model_configs(),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)

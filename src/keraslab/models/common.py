@@ -1,9 +1,35 @@
-"""Small helpers shared by keraslab's image models."""
+"""Small helpers shared by keraslab's models."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import ops
+
+
+class SubModels:
+    """Mixin of a model whose constructor takes Keras models (a GAN's generator, a VAE's
+    encoder, ...): the arguments named in ``sub_models`` go into ``get_config`` as their own
+    configs (:meth:`sub_model_configs`) and come back as models in ``from_config``.
+
+    Example:
+        >>> class VAE(SubModels, PhasedModel):
+        ...     sub_models = ("encoder", "decoder")
+        ...     def get_config(self):
+        ...         return {**super().get_config(), "latent_dim": 2, **self.sub_model_configs()}
+    """
+
+    sub_models: tuple[str, ...] = ()
+
+    def sub_model_configs(self) -> dict:
+        return {k: keras.saving.serialize_keras_object(getattr(self, k)) for k in self.sub_models}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in cls.sub_models:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
 
 
 def check_images(x, image_shape) -> np.ndarray:

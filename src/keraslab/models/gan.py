@@ -29,7 +29,7 @@ from keras import ops
 
 from keraslab.engine import Phase, PhasedModel, along_batch, no_grad
 from keraslab.layers.conv import Conv2DTranspose
-from keraslab.models.common import check_images, to_numpy
+from keraslab.models.common import SubModels, check_images, to_numpy
 from keraslab.presets import GAN_ARCHITECTURES
 
 
@@ -304,7 +304,7 @@ def build_networks(
     )
 
 
-class ImageGAN(PhasedModel):
+class ImageGAN(SubModels, PhasedModel):
     """What every keraslab GAN shares: a generator of images in [0, 1] from standard-normal
     latents (optionally class-conditional), seeded latents inside steps, and numpy sampling.
 
@@ -312,6 +312,8 @@ class ImageGAN(PhasedModel):
     With ``num_classes`` set, the networks take ``[images or latents, labels]`` and ``fit`` needs
     integer labels as ``y``; generated images in a step get the labels of the real batch.
     """
+
+    sub_models = ("generator",)
 
     def __init__(self, image_shape, latent_dim, num_classes=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -416,7 +418,7 @@ class ImageGAN(PhasedModel):
             "latent_dim": self.latent_dim,
             "num_classes": self.num_classes,
             "seed": self.seed,
-            "generator": keras.saving.serialize_keras_object(self.generator),
+            **self.sub_model_configs(),
         }
 
 
@@ -457,6 +459,8 @@ class DCGAN(ImageGAN):
         >>> cgan = DCGAN(num_classes=10); cgan.compile(); cgan.fit(x_train, y_train)
         >>> sevens = cgan.sample(16, label=7)
     """
+
+    sub_models = ("generator", "discriminator")
 
     def __init__(
         self,
@@ -550,12 +554,4 @@ class DCGAN(ImageGAN):
             "label_noise": self.label_noise,
             "conv_transpose": self.conv_transpose,
             "arch": self.arch,
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)

@@ -25,7 +25,7 @@ from keras import ops
 from keraslab.engine import Phase, PhasedModel
 from keraslab.layers.conv import Conv2DTranspose
 from keraslab.layers.sampling import Sampling
-from keraslab.models.common import batched, check_images
+from keraslab.models.common import SubModels, batched, check_images
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 BINARIZE = ("none", "dynamic")
@@ -116,7 +116,7 @@ def build_vae_decoder(
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
-class VAE(PhasedModel):
+class VAE(SubModels, PhasedModel):
     """A (beta-)VAE trained by one phase whose loss is the negative ELBO, per example in nats:
     ``reconstruction + beta_t * KL(q(z|x) || N(0, I))``, averaged over the batch.
 
@@ -155,6 +155,8 @@ class VAE(PhasedModel):
         >>> vae = VAE((28, 28, 1), latent_dim=16, prior_components=25)   # ... fit as above, then
         >>> vae.fit_prior(x_train[:5000]); images = vae.sample(16)       # sharper samples
     """
+
+    sub_models = ("encoder", "decoder")
 
     def __init__(
         self,
@@ -398,13 +400,5 @@ class VAE(PhasedModel):
             "binarize": self.binarize,
             "seed": self.seed,
             "prior_components": self.prior_components,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            **self.sub_model_configs(),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)

@@ -118,6 +118,8 @@ class WGANGP(ImageGAN):
         >>> images = wgan.sample(16)
     """
 
+    sub_models = ("generator", "critic")
+
     def __init__(
         self,
         image_shape: Sequence[int] = (28, 28, 1),
@@ -201,12 +203,4 @@ class WGANGP(ImageGAN):
             "n_critic": self.n_critic,
             "gp_weight": self.gp_weight,
             "arch": self.arch,
-            "critic": keras.saving.serialize_keras_object(self.critic),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "critic"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
