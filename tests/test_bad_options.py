@@ -9,7 +9,7 @@ import json
 import pytest
 
 from keraslab.cli import main
-from keraslab.cli.tools import tools
+from keraslab.cli.commands import tools
 from keraslab.options import SEED_MAX
 from keraslab.recipes import RECIPES
 

@@ -14,7 +14,7 @@ SERIALIZABLE_MODULES = (
     "keraslab.models",
     "keraslab.models.asset_pricing",
     "keraslab.models.bert",
-    "keraslab.models.classifier",
+    "keraslab.models.text_classifier",
     "keraslab.models.elmo",
     "keraslab.models.gpt",
     "keraslab.models.translator",

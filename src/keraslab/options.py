@@ -41,6 +41,10 @@ class OptionInfo:
     metavar: str | None = None
     required: bool = False
     none_flag: tuple[str, str] | None = None  # (flag, help) of a switch that sets the field to None
+    # What a command writes at this path, checked before any work (keraslab.cli): "dir" a folder
+    # (must be creatable), "file" a file (its folder writable), "new" a file that must not exist
+    # yet (unless the options' --force), "keras" a new .keras model file.
+    output: str | None = None
 
 
 def option(
@@ -59,6 +63,7 @@ def option(
     metavar: str | None = None,
     required: bool = False,
     none_flag: tuple[str, str] | None = None,
+    output: str | None = None,
 ):
     """A dataclass field that is also a command-line option (see the module docstring)."""
     info = OptionInfo(
@@ -75,6 +80,7 @@ def option(
         metavar,
         required,
         none_flag,
+        output,
     )
     return field(default=default, metadata={"option": info})
 
@@ -163,6 +169,27 @@ SEED_MAX = 2**32 - 1  # numpy's and Keras's seeds are unsigned 32-bit
 def seed_option(default: int = 0, help: str = "random seed"):
     """A seed: an integer in 0 .. 2**32 - 1."""
     return option(default, help, min=0, max=SEED_MAX)
+
+
+# The size of a Transformer, declared alike by every recipe that builds one (defaults differ).
+def width_option(default: int, help: str = "model width"):
+    return option(default, help, positive=True)
+
+
+def heads_option(default: int):
+    return option(default, "attention heads", positive=True)
+
+
+def feed_forward_option(default: int):
+    return option(default, "feed-forward width", positive=True)
+
+
+def blocks_option(default: int, help: str = "Transformer blocks"):
+    return option(default, help, positive=True)
+
+
+def dropout_option(default: float = 0.1, help: str = "dropout rate"):
+    return option(default, help, min=0, below=1)
 
 
 def check_value(opt: Option, value) -> None:

@@ -104,7 +104,7 @@ def test_embedding_noise_is_relative_to_each_vector_and_off_outside_training():
 
 
 def test_a_text_classifier_with_embedding_noise_trains():
-    from keraslab.models.classifier import TextClassifier
+    from keraslab.models.text_classifier import TextClassifier
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 256)

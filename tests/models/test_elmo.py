@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keraslab.models.classifier import TextClassifier
 from keraslab.models.elmo import ELMo, ELMoEncoder, ScalarMix, reverse_within_length
+from keraslab.models.text_classifier import TextClassifier
 
 pytestmark = pytest.mark.backend
 

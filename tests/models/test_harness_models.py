@@ -51,11 +51,11 @@ from keraslab.models.autoencoder import (
     build_dense_encoder,
 )
 from keraslab.models.bert import BertBackbone, BertPretrainer, TokenTagger
-from keraslab.models.classifier import TextClassifier
 from keraslab.models.elmo import BiLM, ELMo, ELMoEncoder, ScalarMix
 from keraslab.models.gan import build_bn_discriminator, build_bn_generator
 from keraslab.models.gpt import GPT
 from keraslab.models.losses import FocalLoss
+from keraslab.models.text_classifier import TextClassifier
 from keraslab.models.translator import Translator
 
 pytestmark = pytest.mark.backend

@@ -15,8 +15,8 @@ from keraslab.models.bert import (
     mask_tokens,
     masked_token_loss,
 )
-from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights, focal_loss
 from keraslab.models.gpt import GPT
+from keraslab.models.text_classifier import FocalLoss, TextClassifier, class_weights, focal_loss
 
 pytestmark = pytest.mark.backend
 

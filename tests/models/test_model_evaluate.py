@@ -11,8 +11,8 @@ from keras import ops
 
 from keraslab.models import DCGAN, VAE, WGANGP, build_critic, build_generator
 from keraslab.models.bert import BertPretrainer, TokenTagger, mask_tokens
-from keraslab.models.classifier import TextClassifier
 from keraslab.models.gpt import GPT
+from keraslab.models.text_classifier import TextClassifier
 from keraslab.models.translator import Translator
 
 pytestmark = pytest.mark.backend

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keraslab.models.bert import mask_tokens
-from keraslab.models.sampling import filter_logits, sample_next
+from keraslab.models.token_sampling import filter_logits, sample_next
 
 
 def test_top_k_never_emits_a_token_outside_the_top_k():

@@ -38,11 +38,12 @@ class ImagePipeline(Settings):
 @dataclass
 class AugmentImagesOptions(ImagePipeline):
     out: str = option(None, "folder to write the augmented images to", required=True,
-                      metavar="DIR")  # fmt: skip
+                      metavar="DIR", output="dir")  # fmt: skip
     n: int = option(5, "augmented copies of each image", positive=True, max=MAX_COPIES)
     preview: str | None = option(
-        None, "also save a grid: originals in the first column, copies beside", metavar="GRID.png"
-    )
+        None, "also save a grid: originals in the first column, copies beside",
+        metavar="GRID.png", output="file",
+    )  # fmt: skip
     seed: int = seed_option(0)
 
     def validate(self) -> None:
@@ -65,7 +66,7 @@ class EDARates(Settings):
 @dataclass
 class AugmentTextOptions(EDARates):
     out: str = option(None, "file to write: one augmented sentence per line", required=True,
-                      metavar="FILE.txt")  # fmt: skip
+                      metavar="FILE.txt", output="file")  # fmt: skip
     method: str = option(
         "eda",
         "eda (the rates below) or backtranslate (through --forward and back through --back)",
@@ -100,7 +101,9 @@ class AugmentTextOptions(EDARates):
 @dataclass
 class AugmentTableOptions(Settings):
     target: str = option(None, "the class column", required=True, metavar="COLUMN")
-    out: str = option(None, "the balanced CSV to write", required=True, metavar="FILE.csv")
+    out: str = option(
+        None, "the balanced CSV to write", required=True, metavar="FILE.csv", output="file"
+    )
     method: str = option(
         "smote",
         "smote (numeric columns), smotenc (numeric and categorical), adasyn (numeric); vae, gan "

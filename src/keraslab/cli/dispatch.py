@@ -1,9 +1,12 @@
 """``keraslab`` command line: train | sample | evaluate | export | translate | generate |
-classify | augment | visualize | style-transfer | plot | report | compare | list.
+classify | embed | augment | visualize | style-transfer | plot | report | compare | list.
 
-The parsers are generated from what the recipes declare (``keraslab.recipes.specs``): ``train
-RECIPE`` takes the fields of that recipe's ``Config``; a command on a run (``sample RUN``, ...)
-takes the options that the run's recipe declares for it. Nothing here names a recipe.
+The parsers are generated from the declarations: the commands in
+:data:`keraslab.cli.commands.COMMANDS`, and what the recipes declare
+(``keraslab.recipes.specs``): ``train RECIPE`` takes the fields of that recipe's ``Config``; a
+command on a run (``sample RUN``, ...) takes the options that the run's recipe declares for it.
+One dispatcher runs each kind of command (:data:`DISPATCH`). Nothing here names a recipe or a
+command's options.
 
 Keras is imported only after the settings are checked and the backend is chosen (``--backend``,
 else the run's backend, else ``KERAS_BACKEND``, else the recipe's measured default).
@@ -19,7 +22,7 @@ import os
 import sys
 from dataclasses import asdict
 
-from keraslab.cli.tools import TOOLS, Tool
+from keraslab.cli.commands import COMMANDS, SHOW, Command, warn
 from keraslab.errors import UserError
 
 # Fastest backend measured for our jobs on CPU (benchmarks/dcgan_step.py, BENCHMARKS.md).
@@ -27,26 +30,6 @@ DEFAULT_BACKEND = "torch"
 BACKENDS = ("jax", "tensorflow", "torch")
 EXIT_USER_ERROR = 2
 DEFAULT_RECIPE = "dcgan"
-
-COMMANDS = {
-    "train": "train a recipe (or --resume a run)",
-    "sample": "save a grid of generated images from a run",
-    "evaluate": "score a run on its test split (FID/KID, NLL, BLEU/chrF, perplexity, macro-F1, ...)",
-    "export": "write a run's model (a GAN's generator, ...) as a standard .keras file",
-    "translate": "translate text with a translator run (English to Spanish, or its --direction)",
-    "generate": "continue a prompt with a gpt run",
-    "classify": "label texts with a text-classifier run",
-    "embed": "contextual vectors of texts from an elmo run (print them or --out X.npy)",
-    "augment": "augment images, text or a table (keraslab augment images|text|table INPUT)",
-    "visualize": "what a convnet sees: filters, class images, saliency (visualize filters MODEL)",
-    "style-transfer": "neural style transfer of a content image to a style image's textures",
-    "plot": "draw a model's diagram (a run, a .keras file or efficientnet-lite0)",
-    "report": "rebuild a run's report.html (curves, samples, metrics, settings) [--open]",
-    "compare": "one page comparing runs: settings that differ, curves, final metrics",
-    "list": "recipes and datasets (and which datasets are installed)",
-}
-# Commands that also read text: the arguments after RUN, or lines of standard input.
-TEXT_INPUT = {"translate": "sentences", "classify": "texts", "embed": "texts"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,17 +151,17 @@ def build_parser(argv=()) -> tuple[argparse.ArgumentParser, Target]:
     p = _Parser(prog="keraslab", description="Advanced and generative deep learning on Keras 3.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     target = Target(command)
-    for name, text in COMMANDS.items():
+    for name, declared in COMMANDS.items():
         if name != command:
-            sub.add_parser(name, help=text, add_help=False)
+            sub.add_parser(name, help=declared.help, add_help=False)
             continue
-        s = sub.add_parser(name, help=text, description=text)
-        if name == "train":
+        s = sub.add_parser(name, help=declared.help, description=declared.help)
+        if declared.takes == "recipe":
             _train_parser(s, argv, target, RECIPES, recipe_info, open_run)
-        elif name in TOOLS:
-            _tool_parser(s, TOOLS[name])
-        elif name != "list":
+        elif declared.takes == "run":
             _run_parser(s, argv, target, recipe_info, open_run)
+        elif declared.takes == "inputs":
+            _tool_parser(s, declared)
     return p, target
 
 
@@ -240,29 +223,27 @@ def _run_parser(s, argv, target, recipe_info, open_run) -> None:
         target.info = recipe_info(target.run.recipe)
         target.options = command_options(target.info, command, target.run)
     s.add_argument("run", metavar="RUN", help="a run folder made by `keraslab train`")
-    if command in TEXT_INPUT:
-        what = TEXT_INPUT[command]
+    what = COMMANDS[command].text
+    if what:
         s.add_argument("text", nargs="*", help=f"{what} (none, or -, reads lines from stdin)")
     if target.options is not None:
         s.prog = f"keraslab {command} RUN"
-        s.description = f"{COMMANDS[command]} ({target.info.name} run)"
+        s.description = f"{COMMANDS[command].help} ({target.info.name} run)"
         add_options(s, target.options)
     else:
         s.epilog = f"The options depend on the run's recipe: keraslab {command} RUN --help."
     s.add_argument("--backend", choices=BACKENDS)
 
 
-def _tool_parser(s, entry) -> None:
-    """A command declared in ``keraslab.cli.tools``: one tool, or several kinds of it."""
-    from keraslab.cli.tools import Tool
-
-    if isinstance(entry, Tool):
-        _tool_arguments(s, entry)
+def _tool_parser(s, declared: Command) -> None:
+    """A command that takes inputs and options of its own, or several kinds of it."""
+    if not declared.kinds:
+        _tool_arguments(s, declared)
         return
     kinds = s.add_subparsers(dest="kind", parser_class=_Parser, metavar="KIND")
     kinds.required = True
-    for kind, tool in entry.items():
-        k = kinds.add_parser(kind, help=tool.what, description=f"{s.prog} {kind}: {tool.what}")
+    for kind, tool in declared.kinds.items():
+        k = kinds.add_parser(kind, help=tool.help, description=f"{s.prog} {kind}: {tool.help}")
         _tool_arguments(k, tool)
 
 
@@ -374,7 +355,7 @@ def _set_backend(backend: str | None, default: str | None = None) -> str:
 
 
 # ---- commands --------------------------------------------------------------------------------
-def _cmd_list() -> None:
+def _cmd_list(args, target: Target) -> None:
     from keraslab.data.catalog import CATALOG
     from keraslab.presets import GAN_ARCHITECTURES
     from keraslab.recipes import RECIPES
@@ -497,8 +478,27 @@ def _read_lines(given_text: list[str], what: str) -> list[str]:
     return lines
 
 
-def _warn(message: str) -> None:
-    print(f"keraslab: {message}", file=sys.stderr)
+def check_outputs(options) -> None:
+    """Before any work: each option declared with ``output=`` names a place the command can
+    write (its folder writable or creatable), and a ``"new"`` file or a ``"keras"`` model file
+    does not exist yet, unless the options have ``--force``."""
+    from keraslab.runs import check_model_out, check_writable_dir, refuse_to_overwrite
+
+    for opt in options.options():
+        kind, value = opt.info.output, getattr(options, opt.name)
+        if kind is None or not value:
+            continue
+        if kind == "dir":
+            check_writable_dir(value)
+        elif kind == "keras":
+            check_writable_dir(check_model_out(value, getattr(options, "force", False)).parent)
+        else:
+            if kind == "new":
+                if hasattr(options, "force"):
+                    refuse_to_overwrite(value, options.force)
+                elif os.path.exists(value):
+                    raise UserError(f"{value} exists: choose another --out, or remove it first.")
+            check_writable_dir(os.path.dirname(os.path.abspath(value)))
 
 
 def _cmd_on_run(args, target: Target) -> None:
@@ -506,138 +506,56 @@ def _cmd_on_run(args, target: Target) -> None:
     from keraslab.recipes import load_recipe
 
     command, run = target.command, target.run
+    declared = COMMANDS[command]
     options = target.options(**given(args, target.options))
     options.validate()
     values = asdict(options)
-    inputs = []
-    if command in TEXT_INPUT:
-        inputs = [_read_lines(args.text, TEXT_INPUT[command])]
-    if command == "export":
-        from keraslab.runs import check_model_out, check_writable_dir
-
-        check_writable_dir(check_model_out(values["out"], values["force"]).parent)
-    if command == "evaluate":
+    inputs = [_read_lines(args.text, declared.text)] if declared.text else []
+    check_outputs(options)
+    if declared.saves_to_run:
         from keraslab.runs import check_evaluation_file
 
         check_evaluation_file(run)  # before the work: its result must be savable
-    if command == "sample" and values.get("out"):
-        from keraslab.runs import check_writable_dir
-
-        check_writable_dir(os.path.dirname(os.path.abspath(values["out"])))
-    if command == "translate":
-        values["warn"] = _warn
-    if command == "embed" and values.get("out"):
-        from keraslab.runs import check_writable_dir, refuse_to_overwrite
-
-        refuse_to_overwrite(values["out"], values["force"])
-        check_writable_dir(os.path.dirname(os.path.abspath(values["out"])))
+    if declared.warns:
+        values["warn"] = warn
     _set_backend(args.backend or run.config.get("backend"))
     recipe = load_recipe(target.info.name)
     result = getattr(recipe, command)(str(args.run), *inputs, **values)
-    if command == "evaluate":
-        print(recipe.format_evaluation(result))
-    elif command == "translate":
-        print("\n".join(result))
-    elif command == "generate":
-        for i, text in enumerate(result):
-            if len(result) > 1:
-                print(f"--- {i + 1} ---")
-            print(text)
-    elif command == "classify":
-        for text, (label, p) in zip(inputs[0], result):
-            print(f"{label}\t{p:.3f}\t{text}")
-    elif command == "embed":
-        _print_vectors(*result, values)
-    else:  # sample, export: the file written
+    SHOW[declared.show](result, recipe, inputs, values)
+
+
+def _cmd_tool(args, target: Target) -> None:
+    """A command with inputs and options of its own: check the options and where they write,
+    choose the backend when it needs Keras, call its function, print what it returns."""
+    import importlib
+
+    declared = COMMANDS[args.command]
+    tool = declared.kinds[args.kind] if declared.kinds else declared
+    options = tool.options(**given(args, tool.options))
+    options.validate()
+    check_outputs(options)
+    inputs = [getattr(args, "input" if i == 0 else f"input{i}") for i in range(len(tool.inputs))]
+    default = tool.default_backend(options)
+    if default is not None:
+        chosen = args.backend
+        if chosen is None and tool.run_option:  # a run's backend, as for a command on a run
+            from keraslab.runs import open_run
+
+            chosen = open_run(getattr(options, tool.run_option)).config.get("backend")
+        _set_backend(chosen, default)
+    module, function = tool.run.split(":")
+    result = getattr(importlib.import_module(module), function)(*inputs, options)
+    if result is not None:
         print(result)
 
 
-def _print_vectors(tokens, vectors, values) -> None:
-    """``embed``: the file written, or one line per token: the token, then its vector."""
-    if isinstance(vectors, str):
-        n, longest = len(tokens), max((len(t) for t in tokens), default=0)
-        print(
-            f"wrote {vectors}: {n} text(s), up to {longest} tokens each (zeros after a text's end)"
-        )
-        return
-    for i, row in enumerate(tokens):
-        if len(tokens) > 1:
-            print(f"--- {i + 1} ---")
-        for j, token in enumerate(row):
-            v = vectors[i, :, j] if values["layer"] == "all" else vectors[i, j]
-            print(repr(token) + "\t" + " ".join(f"{x:.4f}" for x in v.ravel()))
-
-
-# Measured here (issue 19): TensorFlow runs Keras's image layers fastest (5 epochs of the small
-# CNN with the full pipeline: tensorflow 2 s, torch 7 s, jax 18 s) and the tabular VAE as fast
-# as jax (500 steps: 9.8 s, jax 9.2 s, torch ~38 s); a plain install has it.
-AUGMENT_BACKEND = "tensorflow"
-
-
-def _cmd_augment(args) -> None:
-    """``keraslab augment images|text|table INPUT [options]``."""
-    from keraslab.runs import check_writable_dir
-
-    cls = TOOLS["augment"][args.kind].options
-    options = cls(**given(args, cls))
-    options.validate()
-    if args.kind == "images":
-        check_writable_dir(options.out)
-        if options.preview:
-            check_writable_dir(os.path.dirname(os.path.abspath(options.preview)))
-        _set_backend(args.backend, AUGMENT_BACKEND)
-        from keraslab.augment.image import augment_folder
-
-        written = augment_folder(
-            args.input, options.out, options.n, options, options.seed, options.preview
-        )
-        print(f"wrote {len(written)} files under {options.out}")
-        return
-    check_writable_dir(os.path.dirname(os.path.abspath(options.out)))
-    if args.kind == "text":
-        from keraslab.augment.text import augment_file
-
-        paraphrase = None
-        if options.method == "backtranslate":
-            from keraslab.runs import open_run
-
-            _set_backend(args.backend or open_run(options.forward).config.get("backend"))
-            from keraslab.recipes.translator import backtranslate
-
-            def paraphrase(sentences):
-                return backtranslate(sentences, options.forward, options.back, options.decode)
-
-        augment_file(args.input, options.out, options, paraphrase=paraphrase)
-    else:
-        from keraslab.augment.synthesis import MODELS
-        from keraslab.augment.tabular import balance_csv
-
-        if options.method in MODELS:
-            _set_backend(args.backend, AUGMENT_BACKEND)
-        balance_csv(args.input, options.out, options)
-
-
-def _cmd_tool(args) -> None:
-    """A command of ``keraslab.cli.tools`` other than augment: check the options and where the
-    output goes, choose the backend, call the tool's function, print what it wrote."""
-    import importlib
-
-    from keraslab.runs import check_writable_dir
-
-    entry = TOOLS[args.command]
-    tool = entry if isinstance(entry, Tool) else entry[args.kind]
-    options = tool.options(**given(args, tool.options))
-    options.validate()
-    out = getattr(options, "out", None)
-    if out:
-        if os.path.exists(out):
-            raise UserError(f"{out} exists: choose another --out, or remove it first.")
-        check_writable_dir(os.path.dirname(os.path.abspath(out)))
-    inputs = [getattr(args, "input" if i == 0 else f"input{i}") for i in range(len(tool.inputs))]
-    if tool.backend is not None:
-        _set_backend(args.backend, tool.backend)
-    module, function = tool.run.split(":")
-    print(getattr(importlib.import_module(module), function)(*inputs, options))
+# One handler per kind of command (Command.takes).
+DISPATCH = {
+    "recipe": _cmd_train,
+    "run": _cmd_on_run,
+    "inputs": _cmd_tool,
+    "nothing": _cmd_list,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -651,8 +569,10 @@ def main(argv: list[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra:
             # `translate RUN --method beam "text"`: argparse leaves text after a flag unparsed.
-            if target.command in TEXT_INPUT and not any(
-                e.startswith("-") and e != "-" for e in extra
+            if (
+                target.command
+                and COMMANDS[target.command].text
+                and not any(e.startswith("-") and e != "-" for e in extra)
             ):
                 args.text = [*args.text, *extra]
             else:
@@ -660,16 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USER_ERROR
-        if args.command == "list":
-            _cmd_list()
-        elif args.command == "train":
-            _cmd_train(args, target)
-        elif args.command == "augment":
-            _cmd_augment(args)
-        elif args.command in TOOLS:
-            _cmd_tool(args)
-        else:
-            _cmd_on_run(args, target)
+        DISPATCH[COMMANDS[args.command].takes](args, target)
         return 0
     except UserError as e:
         print(f"keraslab: error: {e}", file=sys.stderr)

@@ -24,7 +24,7 @@ class ReportOptions(Settings):
 class CompareOptions(Settings):
     """``keraslab compare RUN1 RUN2 ...``."""
 
-    out: str = option("compare.html", "the page to write", metavar="FILE.html")
+    out: str = option("compare.html", "the page to write", metavar="FILE.html", output="new")
     open: bool = option(False, "open the page in the web browser afterwards")
 
     def validate(self) -> None:

@@ -2,7 +2,7 @@
 
 - :class:`BertBackbone`: token + position + segment embeddings, LayerNorm, a stack of post-norm
   :class:`~keraslab.layers.TransformerEncoder` blocks (GELU). Reused as is by the classifier
-  (:class:`keraslab.models.classifier.TextClassifier`) and the token tagger below.
+  (:class:`keraslab.models.text_classifier.TextClassifier`) and the token tagger below.
 - :func:`mask_tokens`: the paper's corruption: 15% of the (non-special) tokens are chosen; of
   those 80% become ``[MASK]``, 10% a random token, 10% stay; the loss is computed at the chosen
   positions only.

@@ -15,6 +15,21 @@ from collections.abc import Callable
 import numpy as np
 
 
+def ids_until(rows, stop_ids) -> list[list[int]]:
+    """Each row's token ids as Python ints, up to (not including) its first id in ``stop_ids``
+    (``None`` entries are ignored): generated tokens without ``[END]`` and padding."""
+    stops = {int(s) for s in stop_ids if s is not None}
+    out = []
+    for row in rows:
+        ids = []
+        for t in row:
+            if int(t) in stops:
+                break
+            ids.append(int(t))
+        out.append(ids)
+    return out
+
+
 def length_penalty(length, alpha: float):
     """GNMT length normalisation ``((5 + length) / 6) ** alpha`` (Wu et al. 2016, eq. 14)."""
     return ((5.0 + np.asarray(length, "float64")) / 6.0) ** alpha

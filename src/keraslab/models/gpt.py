@@ -25,8 +25,9 @@ from keras import ops
 
 from keraslab.engine import Batch, Phase, PhasedModel, compiled_method, no_grad
 from keraslab.layers import PositionEmbedding, SinusoidalPositionalEncoding, TransformerDecoder
+from keraslab.models.decoding import ids_until
 from keraslab.models.losses import masked_cross_entropy, token_count
-from keraslab.models.sampling import sample_next
+from keraslab.models.token_sampling import sample_next
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
@@ -199,7 +200,7 @@ class GPT(PhasedModel):
             prompts: list of id lists, all of the same length (or a 2-D array).
             max_new_tokens: int.
             temperature: float. 0 is greedy (argmax); otherwise see
-                :func:`keraslab.models.sampling.filter_logits`.
+                :func:`keraslab.models.token_sampling.filter_logits`.
             top_k, top_p: sampling filters (None: off).
             seed: int. Same seed, same prompt, same settings: same text, on every backend
                 up to float rounding.
@@ -259,16 +260,7 @@ class GPT(PhasedModel):
                     callback(step, nxt)
                 if stop_id is not None and done.all():
                     break
-        new = np.stack(out, axis=1)
-        result = []
-        for row in new:
-            ids = []
-            for t in row:
-                if stop_id is not None and t == stop_id:
-                    break
-                ids.append(int(t))
-            result.append(ids)
-        return result
+        return ids_until(np.stack(out, axis=1), [stop_id])
 
     def get_config(self):
         return {

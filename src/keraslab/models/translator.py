@@ -31,7 +31,7 @@ from keraslab.layers import (
     TransformerDecoder,
     TransformerEncoder,
 )
-from keraslab.models.decoding import beam_search, greedy_search
+from keraslab.models.decoding import beam_search, greedy_search, ids_until
 
 # Shared with GPT in keraslab.models.losses; still importable from here (re-export).
 from keraslab.models.losses import masked_cross_entropy, token_count
@@ -315,15 +315,7 @@ class Translator(PhasedModel):
                     pad_id=self.pad_id,
                     **common,
                 )
-        out = []
-        for row in tokens:
-            ids = []
-            for t in row:
-                if t == self.end_id or t == self.pad_id:
-                    break
-                ids.append(int(t))
-            out.append(ids)
-        return out
+        return ids_until(tokens, [self.end_id, self.pad_id])
 
     def get_config(self):
         return {

@@ -23,12 +23,12 @@ import numpy as np
 
 from keraslab.engine.seeding import set_seed
 from keraslab.metrics.classification import classification_scores
-from keraslab.recipes.base import Job, Recipe
+from keraslab.recipes.base import Job
 from keraslab.recipes.specs.finetune_text import LEARNING_RATES, METHODS, Config  # noqa: F401
 from keraslab.recipes.text_classifier import (  # same data, split, weights and scores
+    TextClassification,
     add_test_scores,
     class_weight_inputs,
-    format_evaluation,
     load_data,
     run_classes,
     score_test,
@@ -100,7 +100,7 @@ class Assets(NamedTuple):
 
 
 # ---- the recipe ------------------------------------------------------------------------------
-class FinetuneTextRecipe(Recipe):
+class FinetuneTextRecipe(TextClassification):
     name = "finetune-text"
     Config = Config
     monitor = "val_macro_f1"
@@ -163,15 +163,6 @@ class FinetuneTextRecipe(Recipe):
         xt = encode(job.assets.tokenizer, data.test_texts, job.config.sequence_length)
         prefix = f"{job.config.method}: "
         return score_test(job.run, data, predict(job.model, xt), which, echo, prefix=prefix)
-
-    def evaluate(self, run_path: str, which: str = "last", echo=print) -> dict:
-        """Macro-F1, per-class recall, accuracy and the confusion matrix on the test split."""
-        job = self.load(self.open(run_path), which)
-        return self.test(job, load_data(job.config), which, echo)
-
-    @staticmethod
-    def format_evaluation(r: dict) -> str:
-        return format_evaluation(r)
 
 
 RECIPE = FinetuneTextRecipe()

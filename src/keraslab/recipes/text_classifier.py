@@ -26,7 +26,7 @@ from keraslab.data.text import BERT_SPECIAL_TOKENS, SubwordTokenizer, bert_seque
 from keraslab.engine.seeding import set_seed
 from keraslab.errors import UserError
 from keraslab.metrics.classification import classification_scores, save_confusion_matrix
-from keraslab.models.classifier import FocalLoss, TextClassifier, class_weights
+from keraslab.models.text_classifier import FocalLoss, TextClassifier, class_weights
 from keraslab.recipes.base import Job, Recipe
 from keraslab.recipes.specs.text_classifier import IMBALANCE, Config  # noqa: F401
 from keraslab.runs import Run, load_run_tokenizer, open_run, update_config
@@ -231,7 +231,24 @@ def run_classes(run: Run) -> list:
 
 
 # ---- the recipe ------------------------------------------------------------------------------
-class TextClassifierRecipe(Recipe):
+class TextClassification(Recipe):
+    """What the recipes that label texts share (text-classifier, finetune-text): ``evaluate``
+    scores the run's ``test`` predictions on the test split of its data."""
+
+    def test(self, job: Job, data, which: str, echo) -> dict:
+        raise NotImplementedError
+
+    def evaluate(self, run_path: str, which: str = "last", echo=print) -> dict:
+        """Macro-F1, per-class recall, accuracy and the confusion matrix on the test split."""
+        job = self.load(self.open(run_path), which)
+        return self.test(job, load_data(job.config), which, echo)
+
+    @staticmethod
+    def format_evaluation(r: dict) -> str:
+        return format_evaluation(r)
+
+
+class TextClassifierRecipe(TextClassification):
     name = "text-classifier"
     Config = Config
     monitor = "val_macro_f1"
@@ -335,15 +352,6 @@ class TextClassifierRecipe(Recipe):
         probs = job.model.predict_proba(encode(job.assets.tokenizer, texts, length))
         classes = job.assets.classes
         return [(classes[int(p.argmax())], float(p.max())) for p in probs]
-
-    def evaluate(self, run_path: str, which: str = "last", echo=print) -> dict:
-        """Macro-F1, per-class recall, accuracy and the confusion matrix on the test split."""
-        job = self.load(self.open(run_path), which)
-        return self.test(job, load_data(job.config), which, echo)
-
-    @staticmethod
-    def format_evaluation(r: dict) -> str:
-        return format_evaluation(r)
 
 
 def format_evaluation(r: dict) -> str:

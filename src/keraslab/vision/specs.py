@@ -18,7 +18,7 @@ MAX_FILTERS = 256
 class PngOutput(Settings):
     """A command that writes one PNG picture (``--out``)."""
 
-    out: str = option(None, "the PNG to write", required=True, metavar="FILE.png")
+    out: str = option(None, "the PNG to write", required=True, metavar="FILE.png", output="new")
 
     def validate(self) -> None:
         super().validate()
@@ -66,7 +66,7 @@ class ClassOptions(AscentOptions):
 @dataclass
 class SaliencyOptions(PngOutput):
     out: str = option(None, "the PNG to write: image | saliency", required=True,
-                      metavar="FILE.png")  # fmt: skip
+                      metavar="FILE.png", output="new")  # fmt: skip
     image: str = option(None, "the image (PNG/JPEG, or skimage:NAME)", required=True,
                         metavar="IMAGE")  # fmt: skip
     class_index: int | None = option(None, "the class (default: the top class)", min=0,

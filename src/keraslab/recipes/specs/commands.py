@@ -33,6 +33,7 @@ class SampleOptions(CheckpointOptions):
         None,
         "X.png: a grid; X.npy: the raw images (n, h, w, c) float32 in [0, 1] and the grid X.png "
         "(default RUN/sample-<checkpoint>-seed<seed>.png)",
+        output="file",
     )
     seed: int = seed_option(0, "random seed of the latents")
     force: bool = option(False, "overwrite --out if it exists")
@@ -45,7 +46,9 @@ class SampleOptions(CheckpointOptions):
 
 @dataclass
 class ExportOptions(CheckpointOptions):
-    out: str | None = option(None, "the .keras file to write", metavar="FILE.keras", required=True)
+    out: str | None = option(
+        None, "the .keras file to write", metavar="FILE.keras", required=True, output="keras"
+    )
     force: bool = option(False, "overwrite --out if it exists")
 
 
@@ -121,7 +124,7 @@ class EmbedOptions(CheckpointOptions):
     )
     out: str | None = option(
         None, "save the vectors (texts, tokens, dim) here instead of printing them",
-        metavar="X.npy",
+        metavar="X.npy", output="new",
     )  # fmt: skip
     force: bool = option(False, "overwrite --out if it exists")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import option, seed_option
+from keraslab.options import blocks_option, dropout_option, option, seed_option, width_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.bert_mlm import UnlabelledTexts
 from keraslab.recipes.specs.commands import EmbedOptions, TextsEvaluateOptions
@@ -23,9 +23,9 @@ class Config(UnlabelledTexts):
     learning_rate: float = option(2e-3, "Adam learning rate (gradients clipped to norm 1)", above=0)
     seed: int = seed_option()
     sequence_length: int = option(64, "longest text in tokens", min=4)
-    embedding_dim: int = option(128, "token vectors and LSTM width, per direction", positive=True)
-    layers: int = option(2, "LSTM layers per direction", positive=True)
-    dropout: float = option(0.1, "dropout between layers", min=0, below=1)
+    embedding_dim: int = width_option(128, "token vectors and LSTM width, per direction")
+    layers: int = blocks_option(2, "LSTM layers per direction")
+    dropout: float = dropout_option(0.1, "dropout between layers")
 
     def bilm_args(self, vocabulary_size: int) -> dict:
         return dict(

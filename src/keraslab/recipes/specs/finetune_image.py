@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import Settings, option, seed_option
+from keraslab.options import Settings, dropout_option, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import NoOptions
 
@@ -30,7 +30,7 @@ class Config(Settings):
     learning_rate: float = option(1e-3, "stage-1 Adam rate", above=0)
     fine_tune_learning_rate: float = option(1e-5, "stage-2 Adam rate", above=0)
     batch_size: int = option(32, "images per update", positive=True)
-    dropout: float = option(0.2, "dropout rate of the head", min=0, below=1)
+    dropout: float = dropout_option(0.2, "dropout rate of the head")
     augment: str = option(
         "none",
         "augment every training batch: default is keraslab augment's default pipeline "

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keraslab.options import option, seed_option
+from keraslab.options import dropout_option, option, seed_option
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions
 from keraslab.recipes.specs.text_classifier import LabelledTexts
@@ -28,7 +28,7 @@ class Config(LabelledTexts):
         None, "Adam rate (the method's: frozen 1e-3, full 3e-5, adapters 1e-3, lora 5e-4)", above=0
     )
     sequence_length: int = option(64, "longest text in tokens ([CLS] text [SEP])", min=3)
-    dropout: float = option(0.1, "dropout rate of the head", min=0, below=1)
+    dropout: float = dropout_option(0.1, "dropout rate of the head")
     seed: int = seed_option()
 
     @property

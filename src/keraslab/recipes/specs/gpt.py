@@ -3,7 +3,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option, seed_option
+from keraslab.options import (
+    Settings,
+    blocks_option,
+    dropout_option,
+    heads_option,
+    option,
+    seed_option,
+    width_option,
+)
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions, GenerateOptions
 
@@ -22,10 +30,10 @@ class Config(Settings):
     steps_per_epoch: int = option(500, "batches of random windows per epoch", positive=True)
     batch_size: int = option(32, "windows per update", positive=True)
     sequence_length: int = option(128, "context length in tokens", positive=True)
-    embedding_dim: int = option(128, "model width", positive=True)
-    num_heads: int = option(4, "attention heads", positive=True)
-    layers: int = option(4, "Transformer blocks", positive=True)
-    dropout: float = option(0.1, "dropout rate", min=0, below=1)
+    embedding_dim: int = width_option(128)
+    num_heads: int = heads_option(4)
+    layers: int = blocks_option(4)
+    dropout: float = dropout_option(0.1)
     tie_weights: bool = option(
         True, "separate output layer instead of the tied token embedding", flag="--no-tie-weights"
     )

@@ -3,7 +3,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option, seed_option
+from keraslab.options import (
+    Settings,
+    blocks_option,
+    dropout_option,
+    feed_forward_option,
+    heads_option,
+    option,
+    seed_option,
+    width_option,
+)
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import CheckpointOptions, ExportOptions
 
@@ -69,11 +78,11 @@ class Config(LabelledTexts):
     seed: int = seed_option()
     vocab_size: int = option(8000, "BPE subwords", min=100)
     sequence_length: int = option(64, "longest text in tokens", positive=True)
-    embedding_dim: int = option(128, "model width", positive=True)
-    num_heads: int = option(4, "attention heads", positive=True)
-    intermediate_dim: int = option(512, "feed-forward width", positive=True)
-    layers: int = option(2, "Transformer blocks", positive=True)
-    dropout: float = option(0.1, "dropout rate", min=0, below=1)
+    embedding_dim: int = width_option(128)
+    num_heads: int = heads_option(4)
+    intermediate_dim: int = feed_forward_option(512)
+    layers: int = blocks_option(2)
+    dropout: float = dropout_option(0.1)
     pooling: str = "mean"
 
     def validate(self) -> None:

@@ -3,7 +3,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keraslab.errors import UserError
-from keraslab.options import Settings, option, seed_option
+from keraslab.options import (
+    Settings,
+    blocks_option,
+    dropout_option,
+    feed_forward_option,
+    heads_option,
+    option,
+    seed_option,
+    width_option,
+)
 from keraslab.recipes.specs import RecipeInfo
 from keraslab.recipes.specs.commands import (
     ExportOptions,
@@ -39,11 +48,11 @@ class Config(Settings):
     max_tokens: int = option(
         96, "longest source / target sentence in subword tokens (with [START]/[END])", min=8
     )
-    embedding_dim: int = option(256, "model width", positive=True)
-    num_heads: int = option(8, "attention heads", positive=True)
-    intermediate_dim: int = option(1024, "feed-forward width", positive=True)
-    layers: int = option(2, "encoder blocks, and decoder blocks", positive=True)
-    dropout: float = option(0.1, "dropout rate", min=0, below=1)
+    embedding_dim: int = width_option(256)
+    num_heads: int = heads_option(8)
+    intermediate_dim: int = feed_forward_option(1024)
+    layers: int = blocks_option(2, "encoder blocks, and decoder blocks")
+    dropout: float = dropout_option(0.1)
     norm: str = option(
         "pre",
         "block normalisation: pre (stable at this rate) or post (the paper)",
