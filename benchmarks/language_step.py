@@ -24,7 +24,7 @@ def measure(steps: int) -> dict:
     import numpy as np
 
     from keraslab.models.bert import BertPretrainer
-    from keraslab.models.classifier import TextClassifier
+    from keraslab.models.text_classifier import TextClassifier
     from keraslab.recipes import bert_mlm, gpt, text_classifier
 
     rng = np.random.default_rng(0)
