@@ -117,6 +117,14 @@ def without_root_override():
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that must see Ctrl-C: a test suite started in the background
+    (``make test &``, nohup) inherits SIGINT ignored, and so would the child."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_env(extra=None) -> dict:
     """The environment of a CLI subprocess: KERAS_BACKEND removed, so the CLI's default applies."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

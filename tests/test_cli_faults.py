@@ -14,7 +14,14 @@ import time
 
 import pytest
 
-from helpers import assert_one_line_error, cli_env, run_cli, snapshot, without_root_override
+from helpers import (
+    assert_one_line_error,
+    cli_env,
+    default_sigint,
+    run_cli,
+    snapshot,
+    without_root_override,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -237,6 +244,7 @@ def _interrupt(args, ready, delay: float, sig=signal.SIGKILL, timeout: float = 3
         proc = subprocess.Popen(
             [sys.executable, "-m", "keraslab.cli", *map(str, args)],
             stdout=devnull, stderr=subprocess.PIPE, env=cli_env(), text=True,
+            preexec_fn=default_sigint,
         )  # fmt: skip
         try:
             deadline = time.time() + timeout
